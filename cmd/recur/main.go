@@ -1,0 +1,88 @@
+// Command recur trains, samples and evaluates character-level recurrent language models.
+//
+//	recur train  --data PATH [flags]        train an LSTM or RNN, writing checkpoints
+//	recur sample --checkpoint DIR [flags]   generate text from a checkpoint
+//	recur eval   --checkpoint DIR --data PATH [--json]   score a text
+//	recur plot   --metrics FILE --out PNG   plot a loss curve from a metrics file
+//
+// Run "recur COMMAND -h" for the flags of a command.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+)
+
+const usage = `recur trains character-level recurrent language models.
+
+Usage:
+  recur train  --data PATH [flags]                      train an LSTM or RNN
+  recur sample --checkpoint DIR [flags]                 generate text
+  recur eval   --checkpoint DIR --data PATH [--json]    score a text
+  recur plot   --metrics FILE --out PNG                 plot a loss curve
+
+Run "recur COMMAND -h" for a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes one command and returns the process exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	commands := map[string]func([]string, io.Writer, io.Writer) error{
+		"train":  runTrain,
+		"sample": runSample,
+		"eval":   runEval,
+		"plot":   runPlot,
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+			fmt.Fprint(stdout, usage)
+			return 0
+		}
+		fmt.Fprintf(stderr, "recur: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	err := cmd(args[1:], stdout, stderr)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	default:
+		fmt.Fprintf(stderr, "recur %s: %v\n", args[0], err)
+		return 1
+	}
+}
+
+// errUsage marks a flag error that the flag package has already printed.
+var errUsage = errors.New("invalid usage")
+
+// parseFlags parses args into fs and returns the names of the flags that were set.
+func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) (map[string]bool, error) {
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "unexpected argument %q: every option is a flag (see -h)\n", fs.Arg(0))
+		return nil, errUsage
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return set, nil
+}

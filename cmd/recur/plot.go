@@ -1,0 +1,87 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+)
+
+func runPlot(args []string, stdout, stderr io.Writer) error {
+	var metrics, out, title string
+	fs := flag.NewFlagSet("recur plot", flag.ContinueOnError)
+	fs.StringVar(&metrics, "metrics", "", "metrics file written by recur train --metrics")
+	fs.StringVar(&out, "out", "loss.png", "image to write; the extension picks the format (.png, .svg, .pdf)")
+	fs.StringVar(&title, "title", "", "plot title (default: the metrics file's name)")
+	if _, err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	if metrics == "" {
+		return fmt.Errorf("missing --metrics: name a file written by recur train --metrics")
+	}
+	if title == "" {
+		title = metrics
+	}
+	train, val, err := readMetrics(metrics)
+	if err != nil {
+		return err
+	}
+	if len(train) == 0 && len(val) == 0 {
+		return fmt.Errorf("%s has no train or eval records: train with --metrics %s first", metrics, metrics)
+	}
+
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = "step"
+	p.Y.Label.Text = "loss (nats per character)"
+	p.Add(plotter.NewGrid())
+	var lines []any
+	if len(train) > 0 {
+		lines = append(lines, "train (mean per log interval)", train)
+	}
+	if len(val) > 0 {
+		lines = append(lines, "validation", val)
+	}
+	if err := plotutil.AddLinePoints(p, lines...); err != nil {
+		return err
+	}
+	p.Legend.Top = true
+	if err := p.Save(8*vg.Inch, 5*vg.Inch, out); err != nil {
+		return fmt.Errorf("write %s: %w", out, err)
+	}
+	fmt.Fprintf(stdout, "wrote %s (%d train and %d validation points)\n", out, len(train), len(val))
+	return nil
+}
+
+// readMetrics returns the train and validation loss curves of a metrics file.
+func readMetrics(path string) (train, val plotter.XYs, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for line := 1; sc.Scan(); line++ {
+		if len(sc.Bytes()) == 0 {
+			continue
+		}
+		var r metricsRecord
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			return nil, nil, fmt.Errorf("%s:%d: invalid JSON: %v", path, line, err)
+		}
+		switch {
+		case r.Kind == "train" && r.TrainLoss != nil:
+			train = append(train, plotter.XY{X: float64(r.Step), Y: *r.TrainLoss})
+		case r.Kind == "eval" && r.ValLoss != nil:
+			val = append(val, plotter.XY{X: float64(r.Step), Y: *r.ValLoss})
+		}
+	}
+	return train, val, sc.Err()
+}

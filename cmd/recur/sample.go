@@ -1,0 +1,116 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+
+	"github.com/recur-ml/recur/corpus"
+	"github.com/recur-ml/recur/engine"
+	"github.com/recur-ml/recur/lstm"
+)
+
+// loadModel opens a backend and loads a checkpoint's weights onto it.
+func loadModel(dir, device string) (*lstm.Model, error) {
+	if dir == "" {
+		return nil, fmt.Errorf("missing --checkpoint: name a directory written by recur train")
+	}
+	ck, err := lstm.LoadCheckpoint(dir)
+	if err != nil {
+		return nil, err
+	}
+	be, _, err := engine.Open(device)
+	if err != nil {
+		return nil, err
+	}
+	m, err := lstm.NewModel(ck.Config, be)
+	if err != nil {
+		be.Close()
+		return nil, err
+	}
+	be.Upload(m.Params, ck.Params)
+	return m, nil
+}
+
+func runSample(args []string, stdout, stderr io.Writer) error {
+	var (
+		dir, device string
+		opt         lstm.SampleOptions
+	)
+	fs := flag.NewFlagSet("recur sample", flag.ContinueOnError)
+	fs.StringVar(&dir, "checkpoint", "", "checkpoint directory written by recur train")
+	fs.StringVar(&opt.Prime, "prime", "", "text to start from, printed first (default: the vocabulary's first character)")
+	fs.IntVar(&opt.Length, "length", 1000, "characters to generate after the prime")
+	fs.Float64Var(&opt.Temperature, "temperature", 0.8, "sampling temperature; 0 always picks the most likely character")
+	fs.IntVar(&opt.TopK, "top-k", 0, "sample among the K most likely characters; 0 keeps all")
+	fs.Uint64Var(&opt.Seed, "seed", 1, "random seed")
+	fs.StringVar(&device, "device", "auto", "backend: auto or cpu")
+	if _, err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	if err := opt.Validate(); err != nil {
+		return err
+	}
+	m, err := loadModel(dir, device)
+	if err != nil {
+		return err
+	}
+	defer m.Backend.Close()
+	if err := lstm.Sample(m, opt, stdout); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout)
+	return nil
+}
+
+func runEval(args []string, stdout, stderr io.Writer) error {
+	var (
+		dir, data, filter, device string
+		asJSON                    bool
+	)
+	fs := flag.NewFlagSet("recur eval", flag.ContinueOnError)
+	fs.StringVar(&dir, "checkpoint", "", "checkpoint directory written by recur train")
+	fs.StringVar(&data, "data", "", "text to score: a UTF-8 file or a directory tree")
+	fs.StringVar(&filter, "filter", "", "with a directory, read only files whose name matches this glob")
+	fs.BoolVar(&asJSON, "json", false, `print {"loss": ..., "bpc": ..., "chars": N} instead of a sentence`)
+	fs.StringVar(&device, "device", "auto", "backend: auto or cpu")
+	if _, err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	if data == "" {
+		return fmt.Errorf("missing --data: name the text to score")
+	}
+	m, err := loadModel(dir, device)
+	if err != nil {
+		return err
+	}
+	defer m.Backend.Close()
+	text, err := corpus.Load(data, filter)
+	if err != nil {
+		return err
+	}
+	ids, err := vocabOf(m.Cfg).Encode(text.Text)
+	if err != nil {
+		return fmt.Errorf("%s: %w; the text must use only characters in the checkpoint's vocabulary", data, err)
+	}
+	if len(ids) < 2 {
+		return fmt.Errorf("%s has %d character(s): scoring needs at least 2, one to read and one to predict", data, len(ids))
+	}
+	loss, n := lstm.EvaluateSequence(m, ids)
+	if err := m.Backend.Sync(); err != nil {
+		return err
+	}
+	bpc := loss / math.Ln2
+	if asJSON {
+		raw, err := json.Marshal(map[string]any{"loss": loss, "bpc": bpc, "chars": n})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, string(raw))
+		return nil
+	}
+	fmt.Fprintf(stdout, "%s: loss %.4f nats per character, %.4f bits per character, over %d predicted characters\n", data, loss, bpc, n)
+	return nil
+}

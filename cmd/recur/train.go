@@ -1,0 +1,356 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/recur-ml/recur/corpus"
+	"github.com/recur-ml/recur/engine"
+	"github.com/recur-ml/recur/lstm"
+)
+
+// trainFlags are the flags of "recur train".
+type trainFlags struct {
+	lstm.TrainConfig
+	arch       lstm.Config
+	forgetBias float64
+	device     string
+	out        string
+	resume     string
+	evalEvery  int
+	logEvery   int
+	metrics    string
+}
+
+func newTrainFlagSet(f *trainFlags) *flag.FlagSet {
+	fs := flag.NewFlagSet("recur train", flag.ContinueOnError)
+	fs.StringVar(&f.Data, "data", "", "training text: a UTF-8 file or a directory tree")
+	fs.StringVar(&f.Filter, "filter", "", "with a directory, read only files whose name matches this glob, such as '*.go'")
+	fs.Float64Var(&f.ValFrac, "val-frac", 0.05, "fraction of the text, taken from its end, held out for validation")
+	fs.StringVar(&f.arch.Model, "model", lstm.CellLSTM, "recurrent cell: lstm or rnn (tanh)")
+	fs.IntVar(&f.arch.Layers, "layers", 2, "stacked recurrent layers")
+	fs.IntVar(&f.arch.Hidden, "hidden", 256, "hidden units per layer")
+	fs.IntVar(&f.arch.Embed, "embed", 64, "embedding width")
+	fs.Float64Var(&f.Dropout, "dropout", 0, "dropout probability between recurrent layers")
+	fs.Float64Var(&f.forgetBias, "forget-bias", math.NaN(), "LSTM forget-gate bias at initialisation (default: PyTorch's uniform initialisation)")
+	fs.IntVar(&f.Seq, "seq", 64, "steps per chunk of truncated backpropagation through time (T)")
+	fs.IntVar(&f.Batch, "batch", 32, "parallel streams of the text per step (B)")
+	fs.IntVar(&f.Steps, "steps", 2000, "total optimizer steps, counted from the start also when resuming")
+	fs.Float64Var(&f.LR, "lr", 2e-3, "learning rate")
+	fs.StringVar(&f.Optim, "optim", lstm.OptimAdam, "optimizer: adam, sgd (momentum 0.9) or rmsprop")
+	fs.Float64Var(&f.Clip, "clip", 5, "max global gradient norm; 0 disables clipping")
+	fs.StringVar(&f.device, "device", "auto", "backend: auto or cpu")
+	fs.Uint64Var(&f.Seed, "seed", 1, "seed of the initialisation and of dropout")
+	fs.StringVar(&f.out, "out", "", "checkpoint directory, replaced at each evaluation and at the end (default: checkpoint, or the --resume directory)")
+	fs.StringVar(&f.resume, "resume", "", "checkpoint directory to continue from")
+	fs.IntVar(&f.evalEvery, "eval-every", 200, "steps between validation runs and checkpoints; 0 means only at the end")
+	fs.IntVar(&f.logEvery, "log-every", 10, "steps between progress lines and metrics records")
+	fs.StringVar(&f.metrics, "metrics", "", "append one JSON object per log interval and evaluation to this file")
+	return fs
+}
+
+func runTrain(args []string, stdout, stderr io.Writer) error {
+	var f trainFlags
+	set, err := parseFlags(newTrainFlagSet(&f), args, stderr)
+	if err != nil {
+		return err
+	}
+	if set["forget-bias"] {
+		fb := f.forgetBias
+		f.ForgetBias = &fb
+	}
+	if f.logEvery < 1 {
+		return fmt.Errorf("invalid --log-every %d: use 1 or more steps", f.logEvery)
+	}
+	if f.evalEvery < 0 {
+		return fmt.Errorf("invalid --eval-every %d: use 0 (only at the end) or more steps", f.evalEvery)
+	}
+
+	var ck *lstm.Checkpoint
+	if f.resume != "" {
+		if ck, err = lstm.LoadCheckpoint(f.resume); err != nil {
+			return err
+		}
+		if err := mergeResume(&f, set, ck); err != nil {
+			return err
+		}
+	}
+	if f.out == "" {
+		f.out = "checkpoint"
+		if f.resume != "" {
+			f.out = f.resume
+		}
+	}
+	if f.Data == "" {
+		return fmt.Errorf("missing --data: name a UTF-8 text file or a directory of text files")
+	}
+	if err := f.TrainConfig.Validate(); err != nil {
+		return err
+	}
+
+	text, err := corpus.Load(f.Data, f.Filter)
+	if err != nil {
+		return err
+	}
+	var vocab *corpus.Vocab
+	if ck != nil {
+		vocab = vocabOf(ck.Config)
+	} else {
+		vocab = corpus.BuildVocab(text.Text)
+		f.arch.Vocab = vocabStrings(vocab)
+	}
+	ids, err := vocab.Encode(text.Text)
+	if err != nil {
+		return fmt.Errorf("%s: %w; the checkpoint's vocabulary must cover the text", f.Data, err)
+	}
+	train, val, err := corpus.Split(ids, f.ValFrac)
+	if err != nil {
+		return err
+	}
+
+	be, picked, err := engine.Open(f.device)
+	if err != nil {
+		return err
+	}
+	defer be.Close()
+	m, err := lstm.NewModel(f.arch, be)
+	if err != nil {
+		return err
+	}
+	if ck != nil {
+		be.Upload(m.Params, ck.Params)
+	} else {
+		fb := math.NaN()
+		if f.ForgetBias != nil {
+			fb = *f.ForgetBias
+		}
+		rng := rand.New(rand.NewPCG(f.Seed, 0x9E3779B97F4A7C15))
+		be.Upload(m.Params, lstm.InitParams(f.arch, rng, fb))
+	}
+	tr, err := lstm.NewTrainer(m, f.TrainConfig, train)
+	if err != nil {
+		return err
+	}
+	if ck != nil && ck.State != nil {
+		if err := tr.RestoreState(ck.State); err != nil {
+			return err
+		}
+	}
+	if tr.Opt.Step >= f.Steps {
+		fmt.Fprintf(stdout, "checkpoint %s is at step %d, which reaches --steps %d: nothing to train; raise --steps to continue\n", f.resume, tr.Opt.Step, f.Steps)
+		return nil
+	}
+
+	printConfig(stdout, &f, m, be, picked, text, vocab, len(train), len(val), tr.Opt.Step)
+	return trainLoop(&f, tr, val, stdout, stderr)
+}
+
+// mergeResume takes the architecture and training settings from a checkpoint. A flag that
+// was set and conflicts with the checkpoint's architecture or data layout is an error; the
+// step count, learning rate, clipping and logging flags may change.
+func mergeResume(f *trainFlags, set map[string]bool, ck *lstm.Checkpoint) error {
+	type conflict struct {
+		flag      string
+		got, want any
+	}
+	arch := ck.Config
+	conflicts := []conflict{
+		{"model", f.arch.Model, arch.Model},
+		{"layers", f.arch.Layers, arch.Layers},
+		{"hidden", f.arch.Hidden, arch.Hidden},
+		{"embed", f.arch.Embed, arch.Embed},
+	}
+	if ck.Train != nil {
+		conflicts = append(conflicts,
+			conflict{"batch", f.Batch, ck.Train.Batch},
+			conflict{"seq", f.Seq, ck.Train.Seq},
+			conflict{"optim", f.Optim, ck.Train.Optim})
+	}
+	for _, c := range conflicts {
+		if set[c.flag] && c.got != c.want {
+			return fmt.Errorf("--%s %v conflicts with the checkpoint in %s, which has %v: drop the flag or start a new run with --out", c.flag, c.got, ck.Dir, c.want)
+		}
+	}
+	f.arch = arch
+	if ck.Train == nil {
+		return nil
+	}
+
+	// Settings not given on the command line continue as saved.
+	saved := *ck.Train
+	if !set["data"] {
+		f.Data = saved.Data
+	}
+	if !set["filter"] {
+		f.Filter = saved.Filter
+	}
+	if !set["val-frac"] {
+		f.ValFrac = saved.ValFrac
+	}
+	if !set["seq"] {
+		f.Seq = saved.Seq
+	}
+	if !set["batch"] {
+		f.Batch = saved.Batch
+	}
+	if !set["optim"] {
+		f.Optim = saved.Optim
+	}
+	if !set["steps"] {
+		f.Steps = saved.Steps
+	}
+	if !set["lr"] {
+		f.LR = saved.LR
+	}
+	if !set["clip"] {
+		f.Clip = saved.Clip
+	}
+	if !set["dropout"] {
+		f.Dropout = saved.Dropout
+	}
+	if !set["seed"] {
+		f.Seed = saved.Seed
+	}
+	if !set["forget-bias"] {
+		f.ForgetBias = saved.ForgetBias
+	}
+	return nil
+}
+
+// vocabOf returns the vocabulary of a validated model configuration.
+func vocabOf(cfg lstm.Config) *corpus.Vocab {
+	runes := make([]rune, len(cfg.Vocab))
+	for i, s := range cfg.Vocab {
+		runes[i] = []rune(s)[0]
+	}
+	v, err := corpus.NewVocab(runes)
+	if err != nil {
+		panic(err) // Config.Validate has rejected duplicates and multi-rune entries.
+	}
+	return v
+}
+
+func vocabStrings(v *corpus.Vocab) []string {
+	out := make([]string, v.Size())
+	for i := range out {
+		out[i] = string(v.Rune(i))
+	}
+	return out
+}
+
+func printConfig(w io.Writer, f *trainFlags, m *lstm.Model, be engine.Backend, picked string, text *corpus.Corpus, vocab *corpus.Vocab, nTrain, nVal, step int) {
+	row := func(k string, v any) { fmt.Fprintf(w, "  %-14s %v\n", k, v) }
+	fmt.Fprintln(w, "recur train")
+	row("data", fmt.Sprintf("%s (%d files, %d characters)", f.Data, len(text.Files), len(text.Text)))
+	row("split", fmt.Sprintf("%d train, %d validation characters", nTrain, nVal))
+	row("vocabulary", fmt.Sprintf("%d code points", vocab.Size()))
+	row("model", fmt.Sprintf("%s, %d layers, hidden %d, embedding %d", f.arch.Model, f.arch.Layers, f.arch.Hidden, f.arch.Embed))
+	row("parameters", m.Params.Len())
+	row("dropout", f.Dropout)
+	row("chunk", fmt.Sprintf("batch %d × seq %d = %d tokens per step", f.Batch, f.Seq, f.Batch*f.Seq))
+	row("steps", fmt.Sprintf("%d (starting at %d)", f.Steps, step))
+	row("optimizer", fmt.Sprintf("%s, lr %g, clip %g", f.Optim, f.LR, f.Clip))
+	row("backend", be.Name())
+	row("device", picked)
+	row("seed", f.Seed)
+	row("checkpoint", f.out)
+	if f.metrics != "" {
+		row("metrics", f.metrics)
+	}
+}
+
+// trainLoop runs the steps, logging, evaluating and checkpointing. SIGINT or SIGTERM ends the
+// loop after the current step and writes a final checkpoint.
+func trainLoop(f *trainFlags, tr *lstm.Trainer, val []int32, stdout, stderr io.Writer) error {
+	mw, err := openMetrics(f.metrics)
+	if err != nil {
+		return err
+	}
+	defer mw.Close()
+
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(stop)
+
+	p := newProgress(stdout, stderr, tr.Opt.Step, f.Steps)
+	tokensPerStep := f.Batch * f.Seq
+	var intervalLoss float64
+	intervalSteps := 0
+	intervalStart := time.Now()
+	lastVal := math.NaN()
+
+	evaluate := func() error {
+		step := tr.Opt.Step
+		if len(val) >= 2 {
+			loss, _ := lstm.Evaluate(tr.Model, val, f.Batch, f.Seq)
+			lastVal = loss
+			if err := mw.write(metricsRecord{Kind: "eval", Step: step, ValLoss: &loss, ValBPC: ptr(loss / math.Ln2)}); err != nil {
+				return err
+			}
+			p.logf("step %d  validation loss %.4f nats  %.4f bits per character", step, loss, loss/math.Ln2)
+		}
+		if err := lstm.SaveCheckpoint(f.out, tr.Model, &f.TrainConfig, tr); err != nil {
+			return err
+		}
+		p.logf("step %d  checkpoint written to %s", step, f.out)
+		return nil
+	}
+
+	interrupted := false
+	for tr.Opt.Step < f.Steps && !interrupted {
+		res, err := tr.TrainStep()
+		if err != nil {
+			p.finish()
+			return fmt.Errorf("step %d: %w; the checkpoint in %s holds the last good weights", tr.Opt.Step, err, f.out)
+		}
+		step := tr.Opt.Step
+		if res.Skipped {
+			p.logf("step %d  skipped: loss %g, gradient norm %g are not finite", step, res.Loss, res.GradNorm)
+		} else {
+			intervalLoss += res.Loss
+			intervalSteps++
+		}
+		if step%f.logEvery == 0 || step == f.Steps {
+			elapsed := time.Since(intervalStart).Seconds()
+			tps := float64(intervalSteps*tokensPerStep) / math.Max(elapsed, 1e-9)
+			if intervalSteps > 0 {
+				mean := intervalLoss / float64(intervalSteps)
+				if err := mw.write(metricsRecord{Kind: "train", Step: step, TrainLoss: &mean, TokensPerS: &tps}); err != nil {
+					return err
+				}
+				p.update(step, mean, lastVal, tps)
+			}
+			intervalLoss, intervalSteps, intervalStart = 0, 0, time.Now()
+		}
+		if f.evalEvery > 0 && step%f.evalEvery == 0 && step < f.Steps {
+			if err := evaluate(); err != nil {
+				return err
+			}
+		}
+		select {
+		case sig := <-stop:
+			p.logf("step %d  %v received: writing a final checkpoint", step, sig)
+			interrupted = true
+		default:
+		}
+	}
+	if err := evaluate(); err != nil {
+		return err
+	}
+	p.finish()
+	if interrupted {
+		fmt.Fprintf(stdout, "stopped at step %d of %d; continue with: recur train --resume %s\n", tr.Opt.Step, f.Steps, f.out)
+		return nil
+	}
+	fmt.Fprintf(stdout, "done: %d steps, final validation loss %.4f nats (%.4f bits per character), checkpoint in %s\n", tr.Opt.Step, lastVal, lastVal/math.Ln2, f.out)
+	return nil
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,110 @@
+package engine
+
+import (
+	"fmt"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/gonum"
+)
+
+// Tiles of C for the gonum path. gonum's Sgemm spreads any product of 4 or more 64×64
+// blocks of C over GOMAXPROCS goroutines that it starts per call. A 64×192 tile is 3 blocks,
+// so gonum runs it serially, and the worker pool alone decides the thread count. Each tile is
+// computed by one worker over the whole k, in a fixed order, so the result is the same for
+// any thread count.
+const (
+	gemmTileRows = 64
+	gemmTileCols = 192
+)
+
+// Gemm computes C = alpha·op(A)·op(B) + beta·C for row-major contiguous matrices, where op(A)
+// is m×k (A is k×m when transA), op(B) is k×n (B is n×k when transB) and C is m×n. a, b and
+// c must have exactly m·k, k·n and m·n elements. As in BLAS, beta = 0 overwrites C, NaN
+// included.
+func (c *CPU) Gemm(transA, transB bool, m, n, k int, alpha float32, a, b Tensor, beta float32,
+	cTensor Tensor) {
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("engine: Gemm: invalid shape m=%d n=%d k=%d", m, n, k))
+	}
+	ad := tensorData("Gemm", "a", a, m*k)
+	bd := tensorData("Gemm", "b", b, k*n)
+	cd := tensorData("Gemm", "c", cTensor, m*n)
+	if m == 0 || n == 0 {
+		return
+	}
+	lda, ldb := k, n
+	if transA {
+		lda = m
+	}
+	if transB {
+		ldb = k
+	}
+	c.lock()
+	defer c.mu.Unlock()
+
+	if k == 0 || alpha == 0 {
+		c.scaleMatrix(cd, beta)
+		return
+	}
+	if c.blas != nil {
+		c.blas.gemm(c.threads, transA, transB, m, n, k, alpha, ad, lda, bd, ldb, beta, cd, n)
+		return
+	}
+	tileRows := (m + gemmTileRows - 1) / gemmTileRows
+	tileCols := (n + gemmTileCols - 1) / gemmTileCols
+	c.tasks.gemm = gonumGemmTask{transA: transA, transB: transB, m: m, n: n, k: k,
+		alpha: alpha, a: ad, lda: lda, b: bd, ldb: ldb, beta: beta, c: cd, tileCols: tileCols}
+	c.pool.run(&c.tasks.gemm, tileRows*tileCols, 1)
+}
+
+// scaleMatrix sets C = beta·C, writing zeros when beta is 0 as BLAS does.
+func (c *CPU) scaleMatrix(cd []float32, beta float32) {
+	if beta == 1 {
+		return
+	}
+	if beta == 0 {
+		c.tasks.fill = fillTask{x: cd}
+		c.pool.run(&c.tasks.fill, len(cd), grainMemory)
+		return
+	}
+	c.tasks.scale = scaleTask{x: cd, scale: beta}
+	c.pool.run(&c.tasks.scale, len(cd), grainMemory)
+}
+
+// gonumGemmTask's item i·tileCols+j computes tile (i, j) of C with gonum's Sgemm.
+type gonumGemmTask struct {
+	transA, transB bool
+	m, n, k        int
+	alpha, beta    float32
+	a, b, c        []float32
+	lda, ldb       int
+	tileCols       int
+}
+
+func (t *gonumGemmTask) run(lo, hi int) {
+	tA, tB := blas.NoTrans, blas.NoTrans
+	if t.transA {
+		tA = blas.Trans
+	}
+	if t.transB {
+		tB = blas.Trans
+	}
+	for item := lo; item < hi; item++ {
+		i0 := item / t.tileCols * gemmTileRows
+		j0 := item % t.tileCols * gemmTileCols
+		rows := min(gemmTileRows, t.m-i0)
+		cols := min(gemmTileCols, t.n-j0)
+
+		// Row i of op(A) starts at A[i][0], or at A[0][i] when A is transposed. Column j of
+		// op(B) starts at B[0][j], or at B[j][0] when B is transposed.
+		aOff, bOff := i0*t.lda, j0
+		if t.transA {
+			aOff = i0
+		}
+		if t.transB {
+			bOff = j0 * t.ldb
+		}
+		gonum.Implementation{}.Sgemm(tA, tB, rows, cols, t.k, t.alpha, t.a[aOff:], t.lda,
+			t.b[bOff:], t.ldb, t.beta, t.c[i0*t.n+j0:], t.n)
+	}
+}

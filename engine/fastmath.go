@@ -1,0 +1,63 @@
+package engine
+
+import "math"
+
+// The activations below take float32 inputs, compute in float64 and round once to float32.
+// Scalar float64 arithmetic costs the same as float32 on amd64 and arm64, and the float64
+// range makes overflow handling simple. TestFastMathAccuracy sweeps them against the math
+// package: the largest relative error of the float32 results is below 2e-7, which is about
+// one float32 ulp (float32 rounding alone contributes up to 6e-8).
+
+// expArgMax bounds the arguments of exp64. e^±104 lies outside the float32 range, so clamping
+// there changes no float32 result and keeps 2^k a normal float64 scale factor.
+const expArgMax = 104
+
+// exp64 returns e^x for |x| ≤ expArgMax with a relative error below 3e-10 and propagates NaN.
+// It writes x = k·ln2 + r with |r| ≤ ln2/2 and evaluates e^r by its Taylor polynomial of
+// degree 8, whose truncation error is at most (ln2/2)^9/9! ≈ 2e-10.
+func exp64(x float64) float64 {
+	// Adding and subtracting 1.5·2^52 rounds to the nearest integer for |v| < 2^51.
+	const round = 0x1.8p52
+	k := (x*math.Log2E + round) - round
+	r := x - k*math.Ln2
+	p := 1 + r*(1+r*(1.0/2+r*(1.0/6+r*(1.0/24+r*(1.0/120+
+		r*(1.0/720+r*(1.0/5040+r*(1.0/40320+r*(1.0/362880)))))))))
+	// For NaN input k is NaN and int64(k) is undefined, but p is NaN too, so the product is.
+	return p * math.Float64frombits(uint64(int64(k)+1023)<<52)
+}
+
+// clampExp limits x to [-expArgMax, expArgMax], keeping NaN.
+func clampExp(x float64) float64 {
+	if x > expArgMax {
+		return expArgMax
+	}
+	if x < -expArgMax {
+		return -expArgMax
+	}
+	return x
+}
+
+// expf returns e^x rounded to float32. Results beyond the float32 range are +Inf or 0.
+func expf(x float32) float32 {
+	return float32(exp64(clampExp(float64(x))))
+}
+
+// sigmoidf returns 1/(1+e^−x) rounded to float32.
+func sigmoidf(x float32) float32 {
+	return float32(1 / (1 + exp64(clampExp(-float64(x)))))
+}
+
+// tanhf returns tanh(x) rounded to float32. Below |x| = 1/32 it uses the odd Taylor series up
+// to x^7, whose truncation error is below 1e-14 relative there. Above, it uses
+// 1 − 2/(e^{2|x|}+1), which loses no relative accuracy once |tanh x| ≥ 1/32.
+func tanhf(x float32) float32 {
+	ax := math.Abs(float64(x))
+	if ax < 1.0/32 {
+		x2 := ax * ax
+		t := ax * (1 + x2*(-1.0/3+x2*(2.0/15+x2*(-17.0/315))))
+		return float32(math.Copysign(t, float64(x)))
+	}
+	// tanh(52) is 1 in float64, so the clamp at 2·52 = expArgMax changes nothing.
+	t := 1 - 2/(exp64(clampExp(2*ax))+1)
+	return float32(math.Copysign(t, float64(x)))
+}

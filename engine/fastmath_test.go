@@ -1,0 +1,69 @@
+package engine
+
+import (
+	"math"
+	"testing"
+)
+
+// fastMathMaxRelErr bounds the relative error of expf, sigmoidf and tanhf: about one float32
+// ulp, of which rounding to float32 alone accounts for up to 6e-8.
+const fastMathMaxRelErr = 2e-7
+
+func TestFastMathAccuracy(t *testing.T) {
+	funcs := []struct {
+		name string
+		fast func(float32) float32
+		ref  func(float64) float64
+	}{
+		{"expf", expf, math.Exp},
+		{"sigmoidf", sigmoidf, sigmoid64},
+		{"tanhf", tanhf, math.Tanh},
+	}
+	for _, f := range funcs {
+		var worst, worstAt float64
+		// Every 997th float32 bit pattern from 1e-30 up to 90, both signs.
+		lo, hi := math.Float32bits(1e-30), math.Float32bits(90)
+		for bits := lo; bits <= hi; bits += 997 {
+			for _, x := range []float32{math.Float32frombits(bits), -math.Float32frombits(bits)} {
+				want := f.ref(float64(x))
+				if want == 0 || math.Abs(want) < 0x1p-126 || math.Abs(want) > math.MaxFloat32 {
+					continue // outside float32's normal range
+				}
+				if rel := math.Abs(float64(f.fast(x))-want) / math.Abs(want); rel > worst {
+					worst, worstAt = rel, float64(x)
+				}
+			}
+		}
+		if worst > fastMathMaxRelErr {
+			t.Errorf("%s: relative error %.3g at x = %v, want ≤ %g", f.name, worst, worstAt, fastMathMaxRelErr)
+		}
+	}
+}
+
+func TestFastMathSpecialValues(t *testing.T) {
+	inf, nan := float32(math.Inf(1)), float32(math.NaN())
+	cases := []struct {
+		name      string
+		got, want float32
+	}{
+		{"expf(+Inf)", expf(inf), inf},
+		{"expf(-Inf)", expf(-inf), 0},
+		{"expf(100)", expf(100), inf},
+		{"expf(0)", expf(0), 1},
+		{"sigmoidf(+Inf)", sigmoidf(inf), 1},
+		{"sigmoidf(-Inf)", sigmoidf(-inf), 0},
+		{"tanhf(+Inf)", tanhf(inf), 1},
+		{"tanhf(-Inf)", tanhf(-inf), -1},
+		{"tanhf(0)", tanhf(0), 0},
+	}
+	for _, c := range cases {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	for name, f := range map[string]func(float32) float32{"expf": expf, "sigmoidf": sigmoidf, "tanhf": tanhf} {
+		if got := f(nan); !math.IsNaN(float64(got)) {
+			t.Errorf("%s(NaN) = %v, want NaN", name, got)
+		}
+	}
+}

@@ -1,0 +1,329 @@
+package lstm
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/recur-ml/recur/engine"
+	"github.com/recur-ml/recur/safetensors"
+)
+
+// Files of a checkpoint directory.
+const (
+	ModelFile      = "model.safetensors"
+	ConfigFile     = "config.json"
+	TrainStateFile = "train_state.safetensors"
+)
+
+// checkpointFormat is written into config.json; a config without it (written by hand for
+// weights trained elsewhere) is read too.
+const checkpointFormat = "recur-checkpoint-1"
+
+// fileConfig is the layout of config.json: the architecture at the top level, the training
+// settings under "train".
+type fileConfig struct {
+	Config
+	Format string       `json:"format,omitempty"`
+	Train  *TrainConfig `json:"train,omitempty"`
+}
+
+// Checkpoint is a loaded checkpoint directory.
+type Checkpoint struct {
+	Dir    string
+	Config Config
+	Train  *TrainConfig // nil when config.json has no training settings
+	Params []float32    // in ParamSpecs order
+	State  *safetensors.File
+}
+
+// LoadCheckpoint reads a checkpoint directory. train_state.safetensors is optional (weights
+// trained elsewhere have none); every other problem is an error naming the file and the fix.
+func LoadCheckpoint(dir string) (*Checkpoint, error) {
+	st, err := os.Stat(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		// A crash inside replaceDir's fallback can leave only the previous checkpoint, renamed.
+		if old, errOld := os.Stat(dir + ".old"); errOld == nil && old.IsDir() {
+			dir, st, err = dir+".old", old, nil
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("checkpoint %s is not a directory: pass the directory that holds %s and %s", dir, ModelFile, ConfigFile)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, ConfigFile))
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
+	}
+	var fc fileConfig
+	if err := json.Unmarshal(raw, &fc); err != nil {
+		return nil, fmt.Errorf("checkpoint %s: invalid %s: %v", dir, ConfigFile, err)
+	}
+	if err := fc.Config.Validate(); err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %s: %w", dir, ConfigFile, err)
+	}
+	ck := &Checkpoint{Dir: dir, Config: fc.Config, Train: fc.Train}
+
+	modelPath := filepath.Join(dir, ModelFile)
+	f, err := safetensors.ReadFile(modelPath)
+	if err != nil {
+		return nil, err
+	}
+	ck.Params = make([]float32, fc.Config.NumParams())
+	for _, s := range fc.Config.ParamSpecs() {
+		v, shape, err := f.Float32(s.Name)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", modelPath, err)
+		}
+		if !equalShape(shape, s.Shape) {
+			return nil, fmt.Errorf("%s: tensor %s has shape %v, but %s describes %v", modelPath, s.Name, shape, ConfigFile, s.Shape)
+		}
+		copy(ck.Params[s.Offset:], v)
+	}
+	if i := firstNonFinite(ck.Params); i >= 0 {
+		return nil, fmt.Errorf("%s: parameter %d is %g: the checkpoint is corrupt", modelPath, i, ck.Params[i])
+	}
+
+	statePath := filepath.Join(dir, TrainStateFile)
+	if _, err := os.Stat(statePath); err == nil {
+		if ck.State, err = safetensors.ReadFile(statePath); err != nil {
+			return nil, err
+		}
+	}
+	return ck, nil
+}
+
+func equalShape(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func firstNonFinite(v []float32) int {
+	for i, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return i
+		}
+	}
+	return -1
+}
+
+// SaveCheckpoint writes the model, its configuration and, when tr is not nil, the training
+// state into dir. The files go into a new directory beside dir, are synced, and the new
+// directory then replaces dir in one rename, so a crash at any moment leaves either the old
+// or the new checkpoint complete. Non-finite parameters are an error and nothing is written.
+func SaveCheckpoint(dir string, m *Model, tc *TrainConfig, tr *Trainer) error {
+	params := make([]float32, m.Params.Len())
+	m.Backend.Download(params, m.Params)
+	if i := firstNonFinite(params); i >= 0 {
+		return fmt.Errorf("checkpoint %s not written: parameter %d is %g", dir, i, params[i])
+	}
+
+	tmp := dir + ".tmp"
+	if err := os.RemoveAll(tmp); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return err
+	}
+	if err := writeCheckpointFiles(tmp, m, params, tc, tr); err != nil {
+		os.RemoveAll(tmp)
+		return err
+	}
+	if err := syncDir(tmp); err != nil {
+		return err
+	}
+	return replaceDir(tmp, dir)
+}
+
+func writeCheckpointFiles(dir string, m *Model, params []float32, tc *TrainConfig, tr *Trainer) error {
+	mf := &safetensors.File{}
+	for _, s := range m.Cfg.ParamSpecs() {
+		mf.AddFloat32(s.Name, s.Shape, params[s.Offset:s.Offset+s.Len()])
+	}
+	if err := safetensors.WriteFile(filepath.Join(dir, ModelFile), mf); err != nil {
+		return err
+	}
+
+	raw, err := json.MarshalIndent(fileConfig{Config: m.Cfg, Format: checkpointFormat, Train: tc}, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeFileSync(filepath.Join(dir, ConfigFile), append(raw, '\n')); err != nil {
+		return err
+	}
+	if tr == nil {
+		return nil
+	}
+	return safetensors.WriteFile(filepath.Join(dir, TrainStateFile), tr.stateFile())
+}
+
+// stateFile packs what a resumed run needs to continue exactly: the optimizer's moments and
+// step, the data position, and the hidden state carried into the next chunk. Dropout draws
+// come from a counter-based hash of the seed and the step, so no generator state is stored.
+func (tr *Trainer) stateFile() *safetensors.File {
+	m, be := tr.Model, tr.Model.Backend
+	f := &safetensors.File{Metadata: map[string]string{
+		"step":          strconv.Itoa(tr.Opt.Step),
+		"optim":         tr.Opt.Kind,
+		"batch":         strconv.Itoa(tr.ws.B),
+		"seq":           strconv.Itoa(tr.ws.T),
+		"data_position": strconv.Itoa(tr.Batcher.Pos),
+		"epoch":         strconv.Itoa(tr.Batcher.Epoch),
+		"skipped":       strconv.Itoa(tr.Skipped),
+	}}
+	download := func(t engine.Tensor) []float32 {
+		v := make([]float32, t.Len())
+		be.Download(v, t)
+		return v
+	}
+	for name, t := range tr.Opt.State() {
+		f.AddFloat32(name, []int{t.Len()}, download(t))
+	}
+	shape := []int{tr.ws.B, m.Cfg.Hidden}
+	for l := 0; l < m.Cfg.Layers; l++ {
+		h, c := tr.ws.State(l)
+		f.AddFloat32(fmt.Sprintf("state.h_l%d", l), shape, download(h))
+		if c != nil {
+			f.AddFloat32(fmt.Sprintf("state.c_l%d", l), shape, download(c))
+		}
+	}
+	return f
+}
+
+// RestoreState continues from a saved training state: the optimizer's moments and step, the
+// data position and the carried hidden state.
+func (tr *Trainer) RestoreState(f *safetensors.File) error {
+	m, be := tr.Model, tr.Model.Backend
+	meta := func(key string) (int, error) {
+		v, err := strconv.Atoi(f.Metadata[key])
+		if err != nil {
+			return 0, fmt.Errorf("%s: invalid or missing %q in the metadata: %q", TrainStateFile, key, f.Metadata[key])
+		}
+		return v, nil
+	}
+	if kind := f.Metadata["optim"]; kind != tr.Opt.Kind {
+		return fmt.Errorf("%s: optimizer %q was saved, but %q is configured: resume with --optim %s", TrainStateFile, kind, tr.Opt.Kind, kind)
+	}
+	var vals [6]int
+	for i, key := range []string{"step", "batch", "seq", "data_position", "epoch", "skipped"} {
+		v, err := meta(key)
+		if err != nil {
+			return err
+		}
+		vals[i] = v
+	}
+	if vals[1] != tr.ws.B || vals[2] != tr.ws.T {
+		return fmt.Errorf("%s: saved with --batch %d --seq %d, which a resumed run must keep", TrainStateFile, vals[1], vals[2])
+	}
+	upload := func(name string, t engine.Tensor) error {
+		v, _, err := f.Float32(name)
+		if err != nil {
+			return fmt.Errorf("%s: %w", TrainStateFile, err)
+		}
+		if len(v) != t.Len() {
+			return fmt.Errorf("%s: tensor %s has %d elements, want %d", TrainStateFile, name, len(v), t.Len())
+		}
+		be.Upload(t, v)
+		return nil
+	}
+	for name, t := range tr.Opt.State() {
+		if err := upload(name, t); err != nil {
+			return err
+		}
+	}
+	for l := 0; l < m.Cfg.Layers; l++ {
+		h, c := tr.ws.State(l)
+		if err := upload(fmt.Sprintf("state.h_l%d", l), h); err != nil {
+			return err
+		}
+		if c != nil {
+			if err := upload(fmt.Sprintf("state.c_l%d", l), c); err != nil {
+				return err
+			}
+		}
+	}
+	if vals[3] < 0 || vals[3] > tr.Batcher.StreamLen() || vals[4] < 0 {
+		return fmt.Errorf("%s: data position %d (epoch %d) is outside streams of %d characters: resume on the text the checkpoint was trained on", TrainStateFile, vals[3], vals[4], tr.Batcher.StreamLen())
+	}
+	tr.Batcher.Pos, tr.Batcher.Epoch = vals[3], vals[4]
+	tr.Opt.Step = vals[0]
+	tr.Skipped = vals[5]
+	return nil
+}
+
+func writeFileSync(path string, data []byte) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// replaceDir puts the directory tmp in place of dir. Where dir exists it swaps the two with
+// renameat2(RENAME_EXCHANGE), one atomic step, then deletes the old one; on a file system
+// without that call it renames dir to dir.old first, where LoadCheckpoint looks when dir is missing.
+func replaceDir(tmp, dir string) error {
+	parent := filepath.Dir(dir)
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		if err := os.Rename(tmp, dir); err != nil {
+			return err
+		}
+		return syncDir(parent)
+	}
+	err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, dir, unix.RENAME_EXCHANGE)
+	if err == nil {
+		if err := syncDir(parent); err != nil {
+			return err
+		}
+		return os.RemoveAll(tmp)
+	}
+	if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS) {
+		return fmt.Errorf("replace checkpoint %s: %w", dir, err)
+	}
+	old := dir + ".old"
+	if err := os.RemoveAll(old); err != nil {
+		return err
+	}
+	if err := os.Rename(dir, old); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return err
+	}
+	if err := syncDir(parent); err != nil {
+		return err
+	}
+	return os.RemoveAll(old)
+}

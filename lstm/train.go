@@ -1,0 +1,164 @@
+package lstm
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/recur-ml/recur/corpus"
+	"github.com/recur-ml/recur/engine"
+)
+
+// TrainConfig holds the training settings stored beside the architecture in a checkpoint's
+// config.json, so that --resume continues with them.
+type TrainConfig struct {
+	Data       string   `json:"data"`
+	Filter     string   `json:"filter"`
+	ValFrac    float64  `json:"val_frac"`
+	Seq        int      `json:"seq"`
+	Batch      int      `json:"batch"`
+	Steps      int      `json:"steps"`
+	LR         float64  `json:"lr"`
+	Optim      string   `json:"optim"`
+	Clip       float64  `json:"clip"` // max global gradient norm; 0 disables clipping
+	Dropout    float64  `json:"dropout"`
+	ForgetBias *float64 `json:"forget_bias"` // nil keeps PyTorch's initialisation
+	Seed       uint64   `json:"seed"`
+}
+
+// Validate returns an error naming the first invalid setting and what to use instead.
+func (tc TrainConfig) Validate() error {
+	switch {
+	case tc.Seq < 1:
+		return fmt.Errorf("invalid --seq %d: use 1 or more steps per chunk", tc.Seq)
+	case tc.Batch < 1:
+		return fmt.Errorf("invalid --batch %d: use 1 or more streams", tc.Batch)
+	case tc.Steps < 0:
+		return fmt.Errorf("invalid --steps %d: use 0 or more", tc.Steps)
+	case !(tc.Dropout >= 0 && tc.Dropout < 1):
+		return fmt.Errorf("invalid --dropout %g: use a probability in [0, 1)", tc.Dropout)
+	case !(tc.Clip >= 0) || math.IsInf(tc.Clip, 0):
+		return fmt.Errorf("invalid --clip %g: use a positive max norm, or 0 to disable clipping", tc.Clip)
+	case !(tc.ValFrac >= 0 && tc.ValFrac < 1):
+		return fmt.Errorf("invalid --val-frac %g: use a fraction in [0, 1)", tc.ValFrac)
+	}
+	return nil
+}
+
+// MaxSkippedSteps is how many non-finite steps in a row the trainer skips before it stops
+// with an error.
+const MaxSkippedSteps = 10
+
+// StepResult reports one optimizer step.
+type StepResult struct {
+	Loss     float64 // mean loss of the chunk in nats
+	GradNorm float64 // global gradient norm before clipping
+	Skipped  bool    // the loss or gradient was not finite, so no update was applied
+	Reset    bool    // the data wrapped around, so the hidden state was zeroed first
+}
+
+// Trainer runs truncated BPTT over B parallel streams of a training text.
+type Trainer struct {
+	Model   *Model
+	Config  TrainConfig
+	Opt     *Optimizer
+	Batcher *corpus.Batcher
+	Skipped int // non-finite steps in a row
+
+	ws       *Workspace
+	in, tg   []int32
+	norm     engine.Tensor
+	normHost []float32
+}
+
+// NewTrainer prepares training of m on the token ids of train. The optimizer starts fresh;
+// a resumed run restores its state with RestoreTrainState.
+func NewTrainer(m *Model, tc TrainConfig, train []int32) (*Trainer, error) {
+	if err := tc.Validate(); err != nil {
+		return nil, err
+	}
+	b, err := corpus.NewBatcher(train, tc.Batch, tc.Seq)
+	if err != nil {
+		return nil, err
+	}
+	opt, err := NewOptimizer(tc.Optim, tc.LR, m.Params.Len(), m.Backend)
+	if err != nil {
+		return nil, err
+	}
+	ws := m.NewWorkspace(tc.Batch, tc.Seq)
+	m.PrepareBackward(ws)
+	n := tc.Batch * tc.Seq
+	return &Trainer{
+		Model: m, Config: tc, Opt: opt, Batcher: b, ws: ws,
+		in: make([]int32, n), tg: make([]int32, n),
+		norm: m.Backend.Alloc(1), normHost: make([]float32, 1),
+	}, nil
+}
+
+// Workspace returns the training workspace, whose slot 0 holds the carried state.
+func (tr *Trainer) Workspace() *Workspace { return tr.ws }
+
+// TrainStep runs one optimizer update on the next B×T chunk. A step whose loss or gradient
+// norm is not finite applies no update; after MaxSkippedSteps of them in a row it returns an
+// error, and the parameters still hold the last finite values.
+func (tr *Trainer) TrainStep() (StepResult, error) {
+	m, be := tr.Model, tr.Model.Backend
+	var res StepResult
+	res.Reset = tr.Batcher.Next(tr.in, tr.tg)
+	if res.Reset {
+		m.ResetState(tr.ws)
+	}
+	be.Fill(m.Grads, 0)
+	drop := Dropout{P: float32(tr.Config.Dropout), Seed: tr.Config.Seed}
+	drop.Offset = uint64(tr.Opt.Step) * uint64(m.Cfg.Layers*tr.ws.T*tr.ws.B*m.Cfg.Hidden)
+	sum, count := m.Forward(tr.ws, tr.in, tr.tg, drop)
+	m.Backward(tr.ws)
+	be.ClipGradNorm(m.Grads, float32(tr.Config.Clip), tr.norm)
+	be.Download(tr.normHost, tr.norm)
+	if err := be.Sync(); err != nil {
+		return res, err
+	}
+	res.Loss = sum / float64(max(count, 1))
+	res.GradNorm = float64(tr.normHost[0])
+	if !isFinite(res.Loss) || !isFinite(res.GradNorm) {
+		res.Skipped = true
+		tr.Skipped++
+		// The carried state may hold non-finite values too; start the streams afresh.
+		m.ResetState(tr.ws)
+		if tr.Skipped >= MaxSkippedSteps {
+			return res, fmt.Errorf("training diverged: %d steps in a row had a non-finite loss or gradient (last loss %g, gradient norm %g); lower --lr or set --clip", tr.Skipped, res.Loss, res.GradNorm)
+		}
+		tr.Opt.Step++ // keep the dropout counters of later steps distinct
+		return res, nil
+	}
+	tr.Skipped = 0
+	tr.Opt.Update(m.Params, m.Grads)
+	m.CarryState(tr.ws)
+	return res, nil
+}
+
+func isFinite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
+// Evaluate returns the mean loss in nats over every prediction of ids (len(ids)−1 of them),
+// reading ids as B contiguous streams, each from a zero state, in chunks of T steps.
+func Evaluate(m *Model, ids []int32, B, T int) (loss float64, count int) {
+	if len(ids) < 2 {
+		return math.NaN(), 0
+	}
+	inputs, targets := corpus.EvalChunks(ids, B, T)
+	ws := m.NewWorkspace(B, T)
+	var sum float64
+	for i := range inputs {
+		s, c := m.Forward(ws, inputs[i], targets[i], Dropout{})
+		sum += s
+		count += c
+		m.CarryState(ws)
+	}
+	return sum / float64(max(count, 1)), count
+}
+
+// EvaluateSequence returns the mean loss in nats over every prediction of ids, read as one
+// sequence from a zero state (one stream, so the result does not depend on a batch size).
+func EvaluateSequence(m *Model, ids []int32) (loss float64, count int) {
+	const chunk = 256
+	return Evaluate(m, ids, 1, min(chunk, max(len(ids)-1, 1)))
+}
