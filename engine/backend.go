@@ -45,6 +45,7 @@ type Backend interface {
 
 	// Gemm computes C = alpha·op(A)·op(B) + beta·C for row-major contiguous matrices, where
 	// op(A) is m×k (A is k×m when transA), op(B) is k×n (B is n×k when transB) and C is m×n.
+	// With beta = 0, C is overwritten without being read, so NaN in C does not propagate.
 	Gemm(transA, transB bool, m, n, k int, alpha float32, a, b Tensor, beta float32, c Tensor)
 	// AddBias adds bias [cols] to every row of y [rows×cols].
 	AddBias(y, bias Tensor, rows, cols int)
@@ -84,7 +85,8 @@ type Backend interface {
 	Dropout(x, mask Tensor, p float32, seed, offset uint64)
 
 	// ClipGradNorm computes the global L2 norm of g and, when maxNorm > 0, scales g by
-	// min(1, maxNorm/(norm+1e-6)). It writes the norm before clipping into norm[0].
+	// min(1, maxNorm/(norm+1e-6)). It writes the norm before clipping into norm[0]. A
+	// non-finite norm leaves g unscaled; the caller skips such a step.
 	ClipGradNorm(g Tensor, maxNorm float32, norm Tensor)
 	// AdamStep applies one Adam update (PyTorch's formulation, no weight decay) to param with
 	// gradient grad and moments m, v; step counts from 1.

@@ -26,20 +26,27 @@ func benchTensor(cpu *CPU, rng *rand.Rand, n int, lo, hi float32) Tensor {
 }
 
 // BenchmarkGemm times the recurrent projection of a step, [B×H]·[H×4H], and reports GFLOP/s.
+// "NT" multiplies by the transpose of a [4H×H] weight as stored by PyTorch, "NN" by a
+// [H×4H] matrix.
 func BenchmarkGemm(b *testing.B) {
 	const m, n, k = benchB, 4 * benchH, benchH
 	for _, gemm := range []string{"blas", "gonum"} {
-		b.Run(gemm, func(b *testing.B) {
-			cpu := benchCPU(b, gemm)
-			rng := rand.New(rand.NewPCG(1, 1))
-			x, w := benchTensor(cpu, rng, m*k, -1, 1), benchTensor(cpu, rng, k*n, -1, 1)
-			out := cpu.Alloc(m * n)
-			b.ResetTimer()
-			for b.Loop() {
-				cpu.Gemm(false, true, m, n, k, 1, x, w, 1, out)
+		for _, transB := range []bool{true, false} {
+			name := gemm + "/NN"
+			if transB {
+				name = gemm + "/NT"
 			}
-			b.ReportMetric(2*m*n*k*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-		})
+			b.Run(name, func(b *testing.B) {
+				cpu := benchCPU(b, gemm)
+				rng := rand.New(rand.NewPCG(1, 1))
+				x, w := benchTensor(cpu, rng, m*k, -1, 1), benchTensor(cpu, rng, k*n, -1, 1)
+				out := cpu.Alloc(m * n)
+				for b.Loop() {
+					cpu.Gemm(false, transB, m, n, k, 1, x, w, 1, out)
+				}
+				b.ReportMetric(2*m*n*k*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
 	}
 }
 

@@ -71,9 +71,10 @@ var (
 )
 
 // blasCandidates lists the libraries tried, in order. libblas.so.3 is accepted only where it
-// is OpenBLAS, as Debian's alternatives make it once an OpenBLAS package is installed. The
-// reference BLAS behind it otherwise is several times slower than gonum's Go code. Builds
-// with 64-bit integers (libopenblas64_.so.0) take a different ABI and are not tried.
+// is OpenBLAS, as Debian's alternatives make it once an OpenBLAS package is installed.
+// Otherwise it is Netlib's reference BLAS, whose unblocked loops are expected (not measured
+// here) to be slower than gonum's. Builds with 64-bit integers (libopenblas64_.so.0) take a
+// different ABI and are not tried.
 var blasCandidates = []string{"libopenblas.so.0", "libopenblas.so", "libblas.so.3"}
 
 // loadSystemBLAS loads the library named by RECUR_BLAS or, where that is unset, the first

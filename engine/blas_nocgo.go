@@ -4,8 +4,8 @@ package engine
 
 import "errors"
 
-// systemBLAS stands in for the dlopen-loaded OpenBLAS, which needs cgo. This build never
-// creates one.
+// systemBLAS is the placeholder for the dlopen-loaded OpenBLAS, which needs cgo. This build
+// never creates one.
 type systemBLAS struct {
 	path   string
 	config string

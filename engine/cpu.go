@@ -14,9 +14,9 @@ type CPUOptions struct {
 	// Threads is the number of goroutines that the element-wise and fused operations use,
 	// and the thread count given to OpenBLAS. 0 means runtime.NumCPU().
 	Threads int
-	// GEMM selects the matrix product: "blas" for a system OpenBLAS loaded at run time
-	// (RECUR_BLAS names its path, else libopenblas.so.0, libopenblas.so and an OpenBLAS
-	// libblas.so.3 are tried), "gonum" for gonum's pure-Go Sgemm, and "auto" or "" for the
+	// GEMM selects the matrix product. "blas" is a system OpenBLAS loaded at run time: the
+	// library that RECUR_BLAS names, else the first of libopenblas.so.0, libopenblas.so and
+	// an OpenBLAS libblas.so.3. "gonum" is gonum's pure-Go Sgemm. "auto" or "" is the
 	// system OpenBLAS where one is found and gonum otherwise.
 	GEMM string
 }
@@ -188,7 +188,8 @@ func (c *CPU) Close() error {
 	return nil
 }
 
-// cpuTensor is a CPU tensor: a view of a float32 slice that Slice shares.
+// cpuTensor is the CPU backend's Tensor, a view of a float32 slice. Slice returns views that
+// share its memory.
 type cpuTensor struct {
 	data []float32
 }
@@ -212,8 +213,8 @@ func Float32s(t Tensor) []float32 {
 	return ct.data
 }
 
-// tensorData returns the memory of argument name of operation op, panicking when t is not a
-// CPU tensor of n elements.
+// tensorData returns the slice behind t. Unless t is a CPU tensor of n elements it panics,
+// naming the operation op and the argument name.
 func tensorData(op, name string, t Tensor, n int) []float32 {
 	ct, ok := t.(*cpuTensor)
 	if !ok {

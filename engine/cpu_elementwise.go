@@ -2,9 +2,9 @@ package engine
 
 import "fmt"
 
-// Minimum items per part for the worker pool. Each is sized so that a part takes tens of
-// microseconds on a current x86 core, well above the few microseconds it costs to wake a
-// worker. Smaller operations run on the calling goroutine.
+// Minimum items per part for the worker pool. Each is an estimate of the work that takes
+// tens of microseconds on a recent x86 core, well above the few microseconds it costs to
+// wake a worker. Smaller operations run on the calling goroutine.
 const (
 	grainMemory     = 1 << 15 // elements of a memory-bound loop: Fill, Axpy, Mul, AddBias
 	grainTanh       = 1 << 12 // elements with one tanh each: RNNForward, RNNBackward
@@ -151,8 +151,8 @@ func (c *CPU) SumRows(dst, x Tensor, rows, cols int) {
 	c.pool.run(&c.tasks.combine, cols, max(1, grainMemory/max(blocks, 1)))
 }
 
-// sumRowsTask's item b·chunks+k sums rows [b·sumRowsBlock, (b+1)·sumRowsBlock) of column
-// chunk k into partials[b·cols+j].
+// sumRowsTask's item b·chunks+k sums rows [b·sumRowsBlock, (b+1)·sumRowsBlock) of the
+// columns of chunk k, writing the sum of column j into partials[b·cols+j].
 type sumRowsTask struct {
 	x                  []float32
 	rows, cols, chunks int
@@ -218,7 +218,7 @@ func (t *rnnForwardTask) run(lo, hi int) {
 	}
 }
 
-// RNNBackward writes dpre = (dhOut + dhRec)·(1 − h²); dhRec may be nil.
+// RNNBackward writes dpre = (dhOut + dhRec)·(1 − h²). dhRec may be nil.
 func (c *CPU) RNNBackward(h, dhOut, dhRec, dpre Tensor) {
 	hd := anyTensorData("RNNBackward", "h", h)
 	n := len(hd)

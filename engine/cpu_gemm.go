@@ -7,7 +7,7 @@ import (
 	"gonum.org/v1/gonum/blas/gonum"
 )
 
-// Tiles of C for the gonum path. gonum's Sgemm spreads any product of 4 or more 64×64
+// Tiles of C for the gonum path. gonum v0.17.0's Sgemm spreads any product of 4 or more 64×64
 // blocks of C over GOMAXPROCS goroutines that it starts per call. A 64×192 tile is 3 blocks,
 // so gonum runs it serially, and the worker pool alone decides the thread count. Each tile is
 // computed by one worker over the whole k, in a fixed order, so the result is the same for

@@ -5,8 +5,8 @@ import (
 	"math"
 )
 
-// SoftmaxCrossEntropy computes the per-row loss and, when dlogits is not nil, its gradient;
-// see Backend. Each row subtracts its maximum logit before exponentiating, so large logits
+// SoftmaxCrossEntropy computes the per-row loss and, when dlogits is not nil, its gradient,
+// as Backend documents. Each row subtracts its maximum logit before exponentiating, so large logits
 // stay finite, and sums the exponentials in float64. logits and dlogits may be the same
 // tensor. It panics, before writing anything, when a target is outside [−1, V).
 func (c *CPU) SoftmaxCrossEntropy(logits Tensor, targets []int32, losses, dlogits Tensor,
@@ -65,6 +65,9 @@ func (t *softmaxCETask) run(lo, hi int) {
 			top = max(top, float64(v))
 		}
 
+		// Read before the loop below, because dlogits may be logits.
+		shifted := float64(logits[target]) - top
+
 		// The gradient row holds the exponentials until the sum is known.
 		var sum float64
 		if grad == nil {
@@ -79,7 +82,6 @@ func (t *softmaxCETask) run(lo, hi int) {
 				sum += e
 			}
 		}
-		shifted := float64(logits[target]) - top
 		t.losses[r] = float32(math.Log(sum) - shifted)
 		if grad == nil {
 			continue

@@ -11,7 +11,7 @@ func checkLSTM(op string, B, H int) (gateLen, stateLen int) {
 	return B * 4 * H, B * H
 }
 
-// LSTMForward applies one LSTM step; see Backend. The activations are accurate to about one
+// LSTMForward applies one LSTM step as Backend documents. The activations are accurate to about one
 // float32 ulp (see fastmath.go), and c and h are computed in float32 from the rounded gates.
 // cNext, the new cell state c, may be the same tensor as cPrev.
 func (c *CPU) LSTMForward(gates, cPrev, cNext, h Tensor, B, H int) {
@@ -60,7 +60,7 @@ func (t *lstmForwardTask) run(lo, hi int) {
 	}
 }
 
-// LSTMBackward reverses LSTMForward; see Backend. cNext is the cell state c that the forward
+// LSTMBackward reverses LSTMForward as Backend documents. cNext is the cell state c that the forward
 // step wrote, and dhRec may be nil. dgates may be the same
 // tensor as gates, because each unit reads its four gates before writing their gradients.
 func (c *CPU) LSTMBackward(gates, cPrev, cNext, dhOut, dhRec, dc, dgates Tensor, B, H int) {

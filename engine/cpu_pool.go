@@ -10,14 +10,14 @@ type task interface {
 }
 
 // workerPool runs tasks on a fixed set of goroutines plus the calling goroutine. It is not
-// safe for concurrent use; the CPU backend serializes calls with its mutex.
+// safe for concurrent use, so the CPU backend serializes calls with its mutex.
 type workerPool struct {
 	threads int
 	starts  []chan int // starts[w] receives the part number that worker w processes next
 	wg      sync.WaitGroup
 
-	// Set by run before it wakes the workers; the channel send orders these writes before
-	// the workers' reads.
+	// run sets these before it wakes the workers, and the channel send orders the writes
+	// before the workers' reads.
 	current task
 	items   int
 	parts   int

@@ -218,7 +218,7 @@ func systemBLASCPU(t *testing.T, threads int) *CPU {
 	case os.Getenv("CI") == "true":
 		t.Fatalf("system BLAS is required under CI: %v", err)
 	default:
-		t.Skipf("system BLAS not found (libopenblas.so.0): %v", err)
+		t.Skipf("no system OpenBLAS: %v", err)
 	}
 	return nil
 }

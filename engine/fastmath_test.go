@@ -9,6 +9,19 @@ import (
 // ulp, of which rounding to float32 alone accounts for up to 6e-8.
 const fastMathMaxRelErr = 2e-7
 
+// exp64MaxRelErr bounds the relative error of exp64 in float64.
+const exp64MaxRelErr = 2e-12
+
+func TestExp64Accuracy(t *testing.T) {
+	for i := -104000; i <= 104000; i++ {
+		x := float64(i)*1e-3 + 1e-4*float64(i%7) // also hits points between the grid
+		want := math.Exp(x)
+		if rel := math.Abs(exp64(x)-want) / want; rel > exp64MaxRelErr {
+			t.Fatalf("exp64(%v) = %v, want %v within relative %g", x, exp64(x), want, exp64MaxRelErr)
+		}
+	}
+}
+
 func TestFastMathAccuracy(t *testing.T) {
 	funcs := []struct {
 		name string

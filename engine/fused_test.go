@@ -149,6 +149,11 @@ func TestSoftmaxCrossEntropy(t *testing.T) {
 		lossOnly := newView(cpu, make([]float32, rows))
 		cpu.SoftmaxCrossEntropy(newView(cpu, logits), targets, lossOnly, nil, rows, V, 0.5)
 		checkClose(t, name+" losses without dlogits", Float32s(lossOnly), wantLoss, elementAtol, elementRtol)
+
+		inPlace := newView(cpu, logits)
+		cpu.SoftmaxCrossEntropy(inPlace, targets, lossOnly, inPlace, rows, V, 0.5)
+		checkClose(t, name+" losses in place", Float32s(lossOnly), wantLoss, elementAtol, elementRtol)
+		checkClose(t, name+" dlogits in place", Float32s(inPlace), wantGrad, elementAtol, elementRtol)
 	}
 }
 

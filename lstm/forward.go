@@ -119,7 +119,8 @@ type Dropout struct {
 // Forward runs the model over one chunk: ids and targets are time-major [T][B] (index t·B+b);
 // a target of −1 is not scored. It starts from the workspace's carried state, leaves the
 // final state in slot T (CarryState moves it), and returns the sum of the losses in nats and
-// the number of scored targets. With targets nil it computes the logits only.
+// the number of scored targets. With targets nil it computes the logits only. The workspace
+// keeps ids for Backward, so the caller must not change them in between.
 func (m *Model) Forward(w *Workspace, ids, targets []int32, drop Dropout) (lossSum float64, count int) {
 	be, cfg := m.Backend, m.Cfg
 	H, E, V, G, L := cfg.Hidden, cfg.Embed, len(cfg.Vocab), cfg.gatesPerUnit(), cfg.Layers

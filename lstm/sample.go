@@ -55,9 +55,13 @@ func Sample(m *Model, opt SampleOptions, out io.Writer) error {
 	if len(prime) == 0 {
 		prime = runes[:1]
 	}
-	ids, err := vocab.Encode(prime)
-	if err != nil {
-		return fmt.Errorf("invalid --prime: %w; use only characters the model was trained on", err)
+	ids := make([]int32, len(prime))
+	for i, r := range prime {
+		id, ok := vocab.ID(r)
+		if !ok {
+			return fmt.Errorf("invalid --prime: character %q (%U) at offset %d is not in the model's vocabulary of %d characters; use only characters the model was trained on", r, r, i, len(runes))
+		}
+		ids[i] = int32(id)
 	}
 
 	w := bufio.NewWriter(out)

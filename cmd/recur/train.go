@@ -283,7 +283,7 @@ func trainLoop(f *trainFlags, tr *lstm.Trainer, val []int32, stdout, stderr io.W
 	tokensPerStep := f.Batch * f.Seq
 	var intervalLoss float64
 	intervalSteps := 0
-	intervalStart := time.Now()
+	var intervalTime time.Duration // time inside TrainStep, so evaluations do not count
 	lastVal := math.NaN()
 
 	evaluate := func() error {
@@ -305,7 +305,9 @@ func trainLoop(f *trainFlags, tr *lstm.Trainer, val []int32, stdout, stderr io.W
 
 	interrupted := false
 	for tr.Opt.Step < f.Steps && !interrupted {
+		start := time.Now()
 		res, err := tr.TrainStep()
+		intervalTime += time.Since(start)
 		if err != nil {
 			p.finish()
 			return fmt.Errorf("step %d: %w; the checkpoint in %s holds the last good weights", tr.Opt.Step, err, f.out)
@@ -318,8 +320,7 @@ func trainLoop(f *trainFlags, tr *lstm.Trainer, val []int32, stdout, stderr io.W
 			intervalSteps++
 		}
 		if step%f.logEvery == 0 || step == f.Steps {
-			elapsed := time.Since(intervalStart).Seconds()
-			tps := float64(intervalSteps*tokensPerStep) / math.Max(elapsed, 1e-9)
+			tps := float64(intervalSteps*tokensPerStep) / math.Max(intervalTime.Seconds(), 1e-9)
 			if intervalSteps > 0 {
 				mean := intervalLoss / float64(intervalSteps)
 				if err := mw.write(metricsRecord{Kind: "train", Step: step, TrainLoss: &mean, TokensPerS: &tps}); err != nil {
@@ -327,7 +328,7 @@ func trainLoop(f *trainFlags, tr *lstm.Trainer, val []int32, stdout, stderr io.W
 				}
 				p.update(step, mean, lastVal, tps)
 			}
-			intervalLoss, intervalSteps, intervalStart = 0, 0, time.Now()
+			intervalLoss, intervalSteps, intervalTime = 0, 0, 0
 		}
 		if f.evalEvery > 0 && step%f.evalEvery == 0 && step < f.Steps {
 			if err := evaluate(); err != nil {

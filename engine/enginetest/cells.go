@@ -25,7 +25,9 @@ func testLSTMForward(e *env) {
 
 		// The model keeps c for all steps in one tensor and passes adjacent slots as cPrev
 		// and c, so the check does too.
-		cWhole, cSlots := e.padded(append(append([]float32(nil), cPrev...), make([]float32, B*H)...), 1, 2)
+		slots := make([]float32, 2*B*H)
+		copy(slots, cPrev)
+		cWhole, cSlots := e.padded(slots, 1, 2)
 		cPrevView, cView := cSlots.Slice(0, B*H), cSlots.Slice(B*H, B*H)
 		gatesWhole, gatesView := e.padded(pre, 3, 1)
 		hWhole, hView := e.padded(make([]float32, B*H), 2, 2)
@@ -106,7 +108,7 @@ func checkLSTMBackward(e *env, B, H int, withRec, withDc bool) {
 	e.checkGuard("dc "+name, dcWhole, 1, B*H)
 }
 
-// rnnSizes are the lengths of the RNN checks; 9001 is odd and more than twice the 4096
+// rnnSizes are the lengths of the RNN checks. 9001 is odd and more than twice the 4096
 // elements above which a threaded backend splits a tanh loop.
 var rnnSizes = []int{1, 21, 9001}
 

@@ -19,7 +19,7 @@ func testUploadDownload(e *env) {
 		x := e.uniform(n, -1e3, 1e3)
 		e.exact(fmt.Sprintf("round trip of %d", n), e.download(e.upload(x)), x)
 
-		// Upload into a view and download from it; the rest of the tensor must stay.
+		// Upload into a view and download from it. The rest of the tensor must not change.
 		whole, view := e.padded(make([]float32, n), 4, 3)
 		e.be.Upload(view, x)
 		name := fmt.Sprintf("view of %d at offset 4", n)

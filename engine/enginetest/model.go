@@ -29,11 +29,11 @@ var modelIgnored = []int{1, 7, 16}
 // Adam's hyperparameters for the whole-model step: PyTorch's defaults, which lstm's
 // optimizer uses too, with a learning rate large enough to move every parameter visibly.
 const (
-	modelLR    = 1e-2
-	adamBeta1  = 0.9
-	adamBeta2  = 0.999
-	adamEps    = 1e-8
-	modelClipX = 3 // the clipping threshold is the gradient norm divided by this
+	modelLR          = 1e-2
+	adamBeta1        = 0.9
+	adamBeta2        = 0.999
+	adamEps          = 1e-8
+	modelClipDivisor = 3 // the clipping threshold is the gradient norm divided by this
 )
 
 var modelCases = []struct {
@@ -46,7 +46,7 @@ var modelCases = []struct {
 	{lstm.CellRNN, 3},
 }
 
-// modelRun holds one model on the backend under test, a workspace of B×T, and the same
+// modelRun is one model on the backend under test, with a workspace of B×T and the same
 // parameters in cpuref's form.
 type modelRun struct {
 	e      *env
@@ -70,8 +70,8 @@ func newModelRun(e *env, cell string, layers int) *modelRun {
 	if err != nil {
 		e.t.Fatalf("lstm.NewModel(%+v): %v", cfg, err)
 	}
-	init := lstm.InitParams(cfg, rand.New(rand.NewPCG(uint64(layers), 99)), math.NaN())
-	e.be.Upload(m.Params, init)
+	initial := lstm.InitParams(cfg, rand.New(rand.NewPCG(uint64(layers), 99)), math.NaN())
+	e.be.Upload(m.Params, initial)
 	ws := m.NewWorkspace(modelStreams, modelSteps)
 	m.PrepareBackward(ws)
 
@@ -84,7 +84,7 @@ func newModelRun(e *env, cell string, layers int) *modelRun {
 		m:  m,
 		ws: ws,
 	}
-	r.params = r.toRef(init)
+	r.params = r.toRef(initial)
 	return r
 }
 
@@ -110,11 +110,11 @@ func (r *modelRun) toRef(flat []float32) *cpuref.Params {
 
 // compareParams compares a flat vector in ParamSpecs order with cpuref's tensors, one
 // comparison per named tensor.
-func (r *modelRun) compareParams(k kind, what string, flat []float32, want *cpuref.Params) {
+func (r *modelRun) compareParams(k kind, label string, flat []float32, want *cpuref.Params) {
 	r.e.t.Helper()
 	refTensors := want.Tensors()
 	for i, s := range r.cfg.ParamSpecs() {
-		r.e.compare(k, fmt.Sprintf("%s %s %s", r.name, what, s.Name),
+		r.e.compare(k, r.name+" "+label+" "+s.Name,
 			flat[s.Offset:s.Offset+s.Len()], refTensors[i])
 	}
 }
@@ -173,12 +173,12 @@ func (r *modelRun) inputs() (ids, targets []int32) {
 // chunk runs Forward and Backward over one chunk on the backend, from the carried state, and
 // cpuref's Forward and Backward from h0, which must equal that state. It compares the loss,
 // the logits, every parameter gradient and the final state, moves the final state into the
-// workspace's carried state, and returns cpuref's final state and gradients.
-func (r *modelRun) chunk(what string, ids, targets []int32, drop lstm.Dropout, h0 *cpuref.State) (
-	*cpuref.State, *cpuref.Params) {
+// workspace's carried state, and returns cpuref's final state.
+func (r *modelRun) chunk(label string, ids, targets []int32, drop lstm.Dropout,
+	h0 *cpuref.State) *cpuref.State {
 	e := r.e
 	e.t.Helper()
-	prefix := r.name + " " + what
+	prefix := r.name + " " + label + ":"
 
 	e.be.Fill(r.m.Grads, 0)
 	lossSum, count := r.m.Forward(r.ws, ids, targets, drop)
@@ -191,20 +191,21 @@ func (r *modelRun) chunk(what string, ids, targets []int32, drop lstm.Dropout, h
 
 	wantCount := len(targets) - len(modelIgnored)
 	if count != wantCount {
-		e.t.Errorf("%s: Forward scored %d targets, want %d", prefix, count, wantCount)
+		e.t.Errorf("%s Forward scored %d targets, want %d", prefix, count, wantCount)
 	}
 	e.compareScalar(kindModel, prefix+" mean loss", float32(lossSum/float64(max(count, 1))), loss)
 	e.compare(kindModel, prefix+" logits", e.download(r.ws.Logits()), logits)
-	r.compareParams(kindModel, what+" gradient of", e.download(r.m.Grads), grads)
+	r.compareParams(kindModel, label+": gradient of", e.download(r.m.Grads), grads)
 	for l := 0; l < r.cfg.Layers; l++ {
 		h, c := r.ws.State(l)
-		e.compare(kindModel, fmt.Sprintf("%s final h of layer %d", prefix, l), e.download(h), final.H[l])
+		e.compare(kindModel, fmt.Sprintf("%s final h of layer %d", prefix, l), e.download(h),
+			final.H[l])
 		if c != nil {
 			e.compare(kindModel, fmt.Sprintf("%s final c of layer %d", prefix, l), e.download(c),
 				final.C[l])
 		}
 	}
-	return &final, grads
+	return &final
 }
 
 // testModel checks one chunk of each model: forward, backward and the final state against
@@ -228,24 +229,24 @@ func testModel(e *env) {
 func (r *modelRun) adamStep() {
 	e := r.e
 	e.t.Helper()
-	be, m := e.be, r.m
-	n := m.Params.Len()
+	be, model := e.be, r.m
+	n := model.Params.Len()
 
-	grads := e.download(m.Grads)
+	grads := e.download(model.Grads)
 	refGrads := r.toRef(grads)
+	want := r.toRef(e.download(model.Params))
 	sumSquares := 0.0
 	for _, g := range grads {
 		sumSquares += float64(g) * float64(g)
 	}
-	maxNorm := float32(math.Sqrt(sumSquares) / modelClipX)
+	maxNorm := float32(math.Sqrt(sumSquares) / modelClipDivisor)
 
 	norm := be.Alloc(1)
-	be.ClipGradNorm(m.Grads, maxNorm, norm)
-	mom, vel := be.Alloc(n), be.Alloc(n)
-	be.AdamStep(m.Params, m.Grads, mom, vel, modelLR, adamBeta1, adamBeta2, adamEps, 1)
+	be.ClipGradNorm(model.Grads, maxNorm, norm)
+	m, v := be.Alloc(n), be.Alloc(n) // Adam's first and second moments
+	be.AdamStep(model.Params, model.Grads, m, v, modelLR, adamBeta1, adamBeta2, adamEps, 1)
 
 	wantNorm := cpuref.ClipGradNorm(refGrads.Tensors(), float64(maxNorm))
-	want := r.params
 	lr, b1, b2, eps := float64(float32(modelLR)), float64(float32(adamBeta1)),
 		float64(float32(adamBeta2)), float64(float32(adamEps))
 	for i, g := range refGrads.Tensors() {
@@ -254,13 +255,13 @@ func (r *modelRun) adamStep() {
 	}
 
 	e.compareScalar(kindReduction, r.name+" gradient norm", e.download(norm)[0], wantNorm)
-	r.compareParams(kindOptimizer, "clipped gradient of", e.download(m.Grads), refGrads)
-	r.compareParams(kindOptimizer, "after a clipped Adam step,", e.download(m.Params), want)
+	r.compareParams(kindOptimizer, "Adam step: clipped gradient of", e.download(model.Grads), refGrads)
+	r.compareParams(kindOptimizer, "Adam step: parameter", e.download(model.Params), want)
 }
 
-// testModelTwoChunks runs two chunks in a row on the backend, the second from the state that
-// the first carried over and with the dropout counters after the first's, and checks the
-// second against cpuref started from cpuref's final state of the first.
+// testModelTwoChunks runs two chunks in a row on the backend. The second starts from the
+// state that the first carried over and uses the dropout counters after the first's. The
+// check compares it with cpuref started from cpuref's final state of the first chunk.
 func testModelTwoChunks(e *env) {
 	for _, mc := range modelCases {
 		r := newModelRun(e, mc.cell, mc.layers)
@@ -268,7 +269,7 @@ func testModelTwoChunks(e *env) {
 		drop := lstm.Dropout{P: modelDropout, Seed: 11}
 
 		ids, targets := r.inputs()
-		mid, _ := r.chunk("chunk 1", ids, targets, drop, h0)
+		mid := r.chunk("chunk 1", ids, targets, drop, h0)
 
 		drop.Offset = uint64(mc.layers * modelSteps * modelStreams * modelHidden)
 		ids, targets = r.inputs()

@@ -7,7 +7,7 @@ import (
 	"github.com/recur-ml/recur/cpuref"
 )
 
-// optimizerSizes are the parameter counts of the optimizer checks; 70001 is odd and large
+// optimizerSizes are the parameter counts of the optimizer checks. 70001 is odd and large
 // enough for a threaded backend to split the update and the norm's sum.
 var optimizerSizes = []int{1, 1001, 70001}
 
@@ -71,7 +71,7 @@ func checkClip(e *env, name string, g []float32, maxNorm float32) {
 	if maxNorm > 0 {
 		wantNorm = cpuref.ClipGradNorm([][]float64{want}, float64(maxNorm))
 	} else {
-		// cpuref always clips, so the norm without clipping comes from an infinite maximum.
+		// cpuref.ClipGradNorm cannot turn clipping off, so it gets an infinite maximum in place of 0.
 		wantNorm = cpuref.ClipGradNorm([][]float64{want}, math.Inf(1))
 	}
 	e.compareScalar(kindReduction, "norm of "+name, gotNorm, wantNorm)

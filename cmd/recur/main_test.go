@@ -1,0 +1,223 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// recur runs the CLI in-process and returns its exit code, stdout and stderr.
+func recur(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(args, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+// writeText writes a small corpus with a repeating pattern and returns its path.
+func writeText(t *testing.T, dir, name, text string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+var smallModel = []string{"--layers", "1", "--hidden", "16", "--embed", "8", "--seq", "8", "--batch", "4", "--lr", "0.01"}
+
+func TestTrainSampleEval(t *testing.T) {
+	dir := t.TempDir()
+	data := writeText(t, dir, "in.txt", strings.Repeat("hello world\n", 200))
+	ck := filepath.Join(dir, "ck")
+	metrics := filepath.Join(dir, "m.jsonl")
+	args := append([]string{"train", "--data", data, "--steps", "60", "--eval-every", "30", "--log-every", "10",
+		"--out", ck, "--metrics", metrics}, smallModel...)
+	code, out, errOut := recur(t, args...)
+	if code != 0 {
+		t.Fatalf("train exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"vocabulary", "9 code points", "step     60", "done: 60 steps"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("train output lacks %q:\n%s", want, out)
+		}
+	}
+
+	// Metrics: one train record per 10 steps and one eval record at steps 30 and 60.
+	f, err := os.Open(metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var trains, evals int
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var r map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("metrics line %q: %v", sc.Text(), err)
+		}
+		for _, key := range []string{"kind", "step", "train_loss", "val_loss", "val_bpc", "tokens_per_s"} {
+			if _, ok := r[key]; !ok {
+				t.Errorf("metrics line %q lacks %q", sc.Text(), key)
+			}
+		}
+		switch r["kind"] {
+		case "train":
+			trains++
+			if r["val_loss"] != nil || r["train_loss"] == nil {
+				t.Errorf("train record %q: want train_loss set and val_loss null", sc.Text())
+			}
+		case "eval":
+			evals++
+			if r["train_loss"] != nil || r["val_bpc"] == nil {
+				t.Errorf("eval record %q: want val_bpc set and train_loss null", sc.Text())
+			}
+		}
+	}
+	if trains != 6 || evals != 2 {
+		t.Errorf("metrics have %d train and %d eval records, want 6 and 2", trains, evals)
+	}
+
+	code, out, errOut = recur(t, "sample", "--checkpoint", ck, "--prime", "hello", "--length", "20", "--temperature", "0")
+	if code != 0 {
+		t.Fatalf("sample exit %d: %s", code, errOut)
+	}
+	if got := strings.TrimSuffix(out, "\n"); len([]rune(got)) != 25 || !strings.HasPrefix(got, "hello") {
+		t.Errorf("sample = %q, want the prime and 20 characters", got)
+	}
+	if !strings.HasPrefix(out, "hello world\nhello") {
+		t.Errorf("argmax sample after 60 steps = %q, want it to continue the pattern", out)
+	}
+
+	code, out, errOut = recur(t, "eval", "--checkpoint", ck, "--data", data, "--json")
+	if code != 0 {
+		t.Fatalf("eval exit %d: %s", code, errOut)
+	}
+	var res struct {
+		Loss, BPC float64
+		Chars     int
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("eval --json printed %q: %v", out, err)
+	}
+	if res.Chars != 12*200-1 {
+		t.Errorf("eval chars = %d, want %d", res.Chars, 12*200-1)
+	}
+	if res.Loss > 0.5 || res.BPC <= res.Loss {
+		t.Errorf("eval loss %.4f nats, bpc %.4f: want loss ≤ 0.5 and bpc = loss/ln 2", res.Loss, res.BPC)
+	}
+
+	// Resuming at the step count already reached does nothing and succeeds.
+	code, out, _ = recur(t, "train", "--resume", ck, "--steps", "60")
+	if code != 0 || !strings.Contains(out, "nothing to train") {
+		t.Errorf("resume at --steps 60: exit %d, output %q", code, out)
+	}
+	// Resuming continues to a higher step count, writing back to the same directory.
+	code, out, errOut = recur(t, "train", "--resume", ck, "--steps", "70", "--log-every", "5")
+	if code != 0 || !strings.Contains(out, "(starting at 60)") || !strings.Contains(out, "done: 70 steps") {
+		t.Errorf("resume to 70: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, _, errOut = recur(t, "train", "--resume", ck, "--steps", "80", "--hidden", "32")
+	if code == 0 || !strings.Contains(errOut, "--hidden 32 conflicts") {
+		t.Errorf("resume with another --hidden: exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	data := writeText(t, dir, "in.txt", strings.Repeat("abcd", 100))
+	small := writeText(t, dir, "small.txt", "abc")
+	empty := writeText(t, dir, "empty.txt", "")
+	bad := writeText(t, dir, "bad.txt", "ab\xffcd")
+	ck := filepath.Join(dir, "ck")
+	args := append([]string{"train", "--data", data, "--steps", "2", "--out", ck}, smallModel...)
+	if code, _, errOut := recur(t, args...); code != 0 {
+		t.Fatalf("train: %s", errOut)
+	}
+	corrupt := filepath.Join(dir, "corrupt")
+	if err := os.MkdirAll(corrupt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"config.json", "model.safetensors"} {
+		raw, err := os.ReadFile(filepath.Join(ck, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == "model.safetensors" {
+			raw = raw[:len(raw)/2]
+		}
+		writeText(t, corrupt, name, string(raw))
+	}
+
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"missing file", []string{"train", "--data", filepath.Join(dir, "nope.txt")}, "nope.txt"},
+		{"empty file", []string{"train", "--data", empty}, "empty"},
+		{"invalid utf8", []string{"train", "--data", bad}, "offset 2"},
+		{"corpus smaller than batch", append([]string{"train", "--data", small}, smallModel...), "lower --batch or --seq"},
+		{"unknown model", []string{"train", "--data", data, "--model", "gru"}, `invalid model "gru"`},
+		{"unknown optimizer", append([]string{"train", "--data", data, "--optim", "lbfgs"}, smallModel...), `invalid optimizer "lbfgs"`},
+		{"unknown device", append([]string{"train", "--data", data, "--device", "tpu"}, smallModel...), "tpu"},
+		{"dropout one", []string{"train", "--data", data, "--dropout", "1"}, "--dropout 1"},
+		{"val frac", []string{"train", "--data", data, "--val-frac", "1.5"}, "1.5"},
+		{"no data", []string{"train"}, "missing --data"},
+		{"negative temperature", []string{"sample", "--checkpoint", ck, "--temperature", "-0.5"}, "--temperature -0.5"},
+		{"prime outside vocabulary", []string{"sample", "--checkpoint", ck, "--prime", "abz"}, "'z' (U+007A) at offset 2"},
+		{"truncated checkpoint", []string{"sample", "--checkpoint", corrupt}, "model.safetensors"},
+		{"missing checkpoint", []string{"sample", "--checkpoint", filepath.Join(dir, "none")}, "none"},
+		{"eval unknown character", []string{"eval", "--checkpoint", ck, "--data", bad}, "offset"},
+		{"eval one character", []string{"eval", "--checkpoint", ck, "--data", writeText(t, dir, "one.txt", "a")}, "at least 2"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, _, errOut := recur(t, c.args...)
+			if code == 0 {
+				t.Fatalf("exit 0, want an error containing %q", c.want)
+			}
+			if !strings.Contains(errOut, c.want) {
+				t.Errorf("stderr %q lacks %q", errOut, c.want)
+			}
+		})
+	}
+
+	if code, _, errOut := recur(t, "train", "--hidden", "x"); code != 2 || !strings.Contains(errOut, "invalid value") {
+		t.Errorf("non-numeric flag: exit %d, stderr %q", code, errOut)
+	}
+	if code, _, errOut := recur(t, "frobnicate"); code != 2 || !strings.Contains(errOut, "unknown command") {
+		t.Errorf("unknown command: exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestPlotMetrics(t *testing.T) {
+	dir := t.TempDir()
+	metrics := writeText(t, dir, "m.jsonl", `{"kind":"train","step":10,"train_loss":3.1,"val_loss":null,"val_bpc":null,"tokens_per_s":100}
+{"kind":"train","step":20,"train_loss":2.5,"val_loss":null,"val_bpc":null,"tokens_per_s":100}
+{"kind":"eval","step":20,"train_loss":null,"val_loss":2.6,"val_bpc":3.75,"tokens_per_s":null}
+`)
+	out := filepath.Join(dir, "loss.png")
+	code, stdout, errOut := recur(t, "plot", "--metrics", metrics, "--out", out)
+	if code != 0 {
+		t.Fatalf("plot exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(stdout, "2 train and 1 validation points") {
+		t.Errorf("plot output %q", stdout)
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(raw, []byte("\x89PNG")) {
+		t.Errorf("%s is not a PNG", out)
+	}
+	broken := writeText(t, dir, "broken.jsonl", "{nope\n")
+	if code, _, errOut := recur(t, "plot", "--metrics", broken, "--out", out); code == 0 || !strings.Contains(errOut, "broken.jsonl:1") {
+		t.Errorf("broken metrics: exit %d, stderr %q", code, errOut)
+	}
+}

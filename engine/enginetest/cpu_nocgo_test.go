@@ -1,0 +1,5 @@
+//go:build !cgo
+
+package enginetest
+
+func init() { cgoDisabled = true }
