@@ -55,6 +55,9 @@ import (
 	"unsafe"
 )
 
+// cgoEnabled reports whether this build can load a system BLAS, which needs cgo.
+const cgoEnabled = true
+
 // systemBLAS is an OpenBLAS library loaded with dlopen. One value exists per loaded library
 // and is shared by every CPU backend that uses it, because OpenBLAS's thread count is global.
 type systemBLAS struct {

@@ -4,6 +4,9 @@ package engine
 
 import "errors"
 
+// cgoEnabled reports whether this build can load a system BLAS, which needs cgo.
+const cgoEnabled = false
+
 // systemBLAS is the placeholder for the dlopen-loaded OpenBLAS, which needs cgo. This build
 // never creates one.
 type systemBLAS struct {

@@ -38,6 +38,8 @@ type CPU struct {
 	tasks    cpuTasks
 }
 
+var _ Backend = (*CPU)(nil)
+
 // cpuTasks holds one task value per operation. The operations fill these in place, so that
 // handing a task to the worker pool allocates nothing.
 type cpuTasks struct {
@@ -48,6 +50,7 @@ type cpuTasks struct {
 	sumRows   sumRowsTask
 	combine   combineRowsTask
 	gemm      gonumGemmTask
+	blasGemm  blasGemmTask
 	embedFwd  embeddingForwardTask
 	embedBwd  embeddingBackwardTask
 	lstmFwd   lstmForwardTask
@@ -104,7 +107,7 @@ func Open(device string) (Backend, string, error) {
 	case device == "auto":
 		reason = "auto found no CUDA backend in this build"
 	case device == "cpu":
-		reason = "requested"
+		reason = "requested by --device cpu"
 	case device == "cuda" || isCUDAOrdinal(device):
 		return nil, "", fmt.Errorf("device %q: the CUDA backend is not built yet; "+
 			"use --device cpu", device)
@@ -115,9 +118,15 @@ func Open(device string) (Backend, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	gemm := "gonum BLAS"
-	if cpu.blas != nil {
+	var gemm string
+	switch {
+	case cpu.blas != nil:
 		gemm = fmt.Sprintf("%s from %s", firstFields(cpu.blas.config, 2), cpu.blas.path)
+	case !cgoEnabled:
+		gemm = "gonum BLAS because this binary was built without cgo"
+	default:
+		gemm = "gonum BLAS because no OpenBLAS was found " +
+			"(install libopenblas0-pthread or set RECUR_BLAS)"
 	}
 	note := fmt.Sprintf("cpu: %s; GEMM by %s, %d threads", reason, gemm, cpu.threads)
 	return cpu, note, nil

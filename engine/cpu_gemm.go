@@ -47,7 +47,13 @@ func (c *CPU) Gemm(transA, transB bool, m, n, k int, alpha float32, a, b Tensor,
 		return
 	}
 	if c.blas != nil {
-		c.blas.gemm(c.threads, transA, transB, m, n, k, alpha, ad, lda, bd, ldb, beta, cd, n)
+		parts := 1
+		if m*n*k >= blasParallelWork {
+			parts = c.threads
+		}
+		c.tasks.blasGemm = blasGemmTask{blas: c.blas, transA: transA, transB: transB, m: m, n: n,
+			k: k, alpha: alpha, a: ad, lda: lda, b: bd, ldb: ldb, beta: beta, c: cd, parts: parts}
+		c.pool.run(&c.tasks.blasGemm, parts, 1)
 		return
 	}
 	tileRows := (m + gemmTileRows - 1) / gemmTileRows
@@ -107,4 +113,62 @@ func (t *gonumGemmTask) run(lo, hi int) {
 		gonum.Implementation{}.Sgemm(tA, tB, rows, cols, t.k, t.alpha, t.a[aOff:], t.lda,
 			t.b[bOff:], t.ldb, t.beta, t.c[i0*t.n+j0:], t.n)
 	}
+}
+
+// blasParallelWork is the m·n·k below which a system-BLAS GEMM runs on the calling thread
+// alone: under it, waking a second thread costs more than it saves.
+const blasParallelWork = 1 << 18
+
+// blasGemmTask splits one GEMM into parts along the longer of C's two dimensions and runs
+// each part as a single-threaded OpenBLAS call on a worker of the pool. OpenBLAS's own
+// threads would otherwise spin in sched_yield between calls, taking the cores that the
+// element-wise work runs on.
+type blasGemmTask struct {
+	blas           *systemBLAS
+	transA, transB bool
+	m, n, k        int
+	alpha, beta    float32
+	a, b, c        []float32
+	lda, ldb       int
+	parts          int
+}
+
+func (t *blasGemmTask) run(lo, hi int) {
+	for part := lo; part < hi; part++ {
+		if t.m >= t.n {
+			r0, r1 := blockRange(t.m, t.parts, part)
+			if r0 == r1 {
+				continue
+			}
+			// Row i of op(A) starts at A[i][0], or at A[0][i] when A is transposed.
+			aOff := r0 * t.lda
+			if t.transA {
+				aOff = r0
+			}
+			t.blas.gemm(1, t.transA, t.transB, r1-r0, t.n, t.k, t.alpha, t.a[aOff:], t.lda,
+				t.b, t.ldb, t.beta, t.c[r0*t.n:], t.n)
+			continue
+		}
+		c0, c1 := blockRange(t.n, t.parts, part)
+		if c0 == c1 {
+			continue
+		}
+		// Column j of op(B) starts at B[0][j], or at B[j][0] when B is transposed.
+		bOff := c0
+		if t.transB {
+			bOff = c0 * t.ldb
+		}
+		t.blas.gemm(1, t.transA, t.transB, t.m, c1-c0, t.k, t.alpha, t.a, t.lda,
+			t.b[bOff:], t.ldb, t.beta, t.c[c0:], t.n)
+	}
+}
+
+// blockRange splits n into parts ranges whose boundaries are multiples of 16, the width of
+// the BLAS kernels' register blocks, and returns the range of part number part.
+func blockRange(n, parts, part int) (lo, hi int) {
+	const align = 16
+	blocks := (n + align - 1) / align
+	lo = min(n, part*blocks/parts*align)
+	hi = min(n, (part+1)*blocks/parts*align)
+	return lo, hi
 }

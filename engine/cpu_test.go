@@ -213,7 +213,7 @@ func systemBLASCPU(t *testing.T, threads int) *CPU {
 	case err == nil:
 		t.Cleanup(func() { cpu.Close() })
 		return cpu
-	case !cgoBuild:
+	case !cgoEnabled:
 		t.Skipf("system BLAS: %v", err)
 	case os.Getenv("CI") == "true":
 		t.Fatalf("system BLAS is required under CI: %v", err)

@@ -237,7 +237,7 @@ func TestDropoutMaskValues(t *testing.T) {
 	x := randomValues(rand.New(rand.NewPCG(1, 8)), n, -1, 1)
 	xv, mask := newView(cpu, x), newView(cpu, make([]float32, n))
 	cpu.Dropout(xv, mask, p, 42, 1000)
-	kept := 0
+	keptCount := 0
 	for i, m := range Float32s(mask) {
 		if m != 0 && m != scale {
 			t.Fatalf("mask[%d] = %v, want 0 or %v", i, m, scale)
@@ -246,13 +246,13 @@ func TestDropoutMaskValues(t *testing.T) {
 			t.Fatalf("mask[%d] = %v, but DropoutKeep(42, %d, %v) = %v", i, m, 1000+i, p, wantKeep)
 		}
 		if m != 0 {
-			kept++
+			keptCount++
 		}
 		if got, want := Float32s(xv)[i], x[i]*m; got != want {
 			t.Fatalf("x[%d] = %v, want %v·%v = %v", i, got, x[i], m, want)
 		}
 	}
-	if frac := float64(kept) / n; math.Abs(frac-(1-float64(p))) > 0.01 {
+	if frac := float64(keptCount) / n; math.Abs(frac-(1-float64(p))) > 0.01 {
 		t.Errorf("kept fraction %.4f, want %.2f within 0.01", frac, 1-p)
 	}
 	checkGuards(t, "mask", mask)
