@@ -216,6 +216,7 @@ func (tr *Trainer) RestoreState(f *safetensors.File) error {
 		}
 		return v, nil
 	}
+
 	if kind := f.Metadata["optim"]; kind != tr.Opt.Kind {
 		return fmt.Errorf("%s: optimizer %q was saved, but %q is configured: resume with --optim %s", TrainStateFile, kind, tr.Opt.Kind, kind)
 	}
@@ -227,9 +228,11 @@ func (tr *Trainer) RestoreState(f *safetensors.File) error {
 		}
 		vals[i] = v
 	}
+
 	if vals[1] != tr.ws.B || vals[2] != tr.ws.T {
 		return fmt.Errorf("%s: saved with --batch %d --seq %d, which a resumed run must keep", TrainStateFile, vals[1], vals[2])
 	}
+
 	upload := func(name string, t engine.Tensor) error {
 		v, _, err := f.Float32(name)
 		if err != nil {
@@ -241,6 +244,7 @@ func (tr *Trainer) RestoreState(f *safetensors.File) error {
 		be.Upload(t, v)
 		return nil
 	}
+
 	for name, t := range tr.Opt.State() {
 		if err := upload(name, t); err != nil {
 			return err
@@ -257,6 +261,7 @@ func (tr *Trainer) RestoreState(f *safetensors.File) error {
 			}
 		}
 	}
+
 	if vals[3] < 0 || vals[3] > tr.Batcher.StreamLen() || vals[4] < 0 {
 		return fmt.Errorf("%s: data position %d (epoch %d) is outside streams of %d characters: resume on the text the checkpoint was trained on", TrainStateFile, vals[3], vals[4], tr.Batcher.StreamLen())
 	}
@@ -291,9 +296,10 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// replaceDir puts the directory tmp in place of dir. Where dir exists it swaps the two with
-// renameat2(RENAME_EXCHANGE), one atomic step, then deletes the old one; on a file system
-// without that call it renames dir to dir.old first, where LoadCheckpoint looks when dir is missing.
+// replaceDir puts the directory tmp in place of dir. Where dir exists, it swaps the two with
+// renameat2(RENAME_EXCHANGE) in one atomic step and then deletes the old one. On a file system
+// without that call, it renames dir to dir.old first, where LoadCheckpoint looks when dir is
+// missing.
 func replaceDir(tmp, dir string) error {
 	parent := filepath.Dir(dir)
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {

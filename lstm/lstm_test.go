@@ -440,3 +440,39 @@ func TestEvaluateSequenceOneStream(t *testing.T) {
 		t.Errorf("one character: loss %g over %d, want NaN over 0", l, n)
 	}
 }
+
+func TestTrainSkipsNonFiniteSteps(t *testing.T) {
+	cfg := Config{Model: CellLSTM, Layers: 1, Hidden: 4, Embed: 3, Vocab: testVocab(4)}
+	m := newTestModel(t, cfg, 1)
+	p := params(m)
+	specs := cfg.ParamSpecs()
+	p[specs[len(specs)-1].Offset] = float32(math.Inf(1)) // head.bias[0]
+	m.Backend.Upload(m.Params, p)
+	tr, err := NewTrainer(m, trainConfig(100), cyclicText(400, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < MaxSkippedSteps; i++ {
+		res, err := tr.TrainStep()
+		if err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		if !res.Skipped {
+			t.Fatalf("step %d with an infinite bias was applied (loss %g)", i, res.Loss)
+		}
+	}
+	_, err = tr.TrainStep()
+	if err == nil || !strings.Contains(err.Error(), "10 steps in a row") {
+		t.Fatalf("after %d non-finite steps: error %v, want one naming the count", MaxSkippedSteps, err)
+	}
+	after := params(m)
+	for i := range p {
+		if after[i] != p[i] && !(math.IsNaN(float64(after[i])) && math.IsNaN(float64(p[i]))) {
+			t.Fatalf("parameter %d changed from %g to %g although every step was skipped", i, p[i], after[i])
+		}
+	}
+	err = SaveCheckpoint(filepath.Join(t.TempDir(), "ck"), m, nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "is +Inf") {
+		t.Errorf("saving an infinite weight: error %v, want a rejection", err)
+	}
+}
