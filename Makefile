@@ -5,7 +5,7 @@ GOROOT_SRC = $(shell $(GO) env GOROOT)/src
 DATA      ?= $(GOROOT_SRC)/net/http
 FILTER    ?= *.go
 DEMO_OUT  ?= out/demo
-DEMO_STEPS ?= 600
+DEMO_STEPS ?= 1000
 
 .PHONY: build test test-short demo bench fmt vet kernels gpu-check clean
 
