@@ -46,9 +46,9 @@ func NewBatcher(ids []int32, B, T int) (*Batcher, error) {
 		return nil, fmt.Errorf("corpus: batch size %d and sequence length %d must both be at least 1", B, T)
 	}
 	if len(ids)/B < T+1 {
-		return nil, fmt.Errorf("corpus: the text has %d characters, too few for --batch %d and "+
-			"--seq %d, which need at least B·(T+1) = %d; lower --batch or --seq or give more text",
-			len(ids), B, T, B*(T+1))
+		return nil, fmt.Errorf("corpus: the training split has %d characters, too few for "+
+			"--batch %d and --seq %d, which need at least B·(T+1) = %d; lower --batch, --seq or "+
+			"--val-frac, or give more text", len(ids), B, T, B*(T+1))
 	}
 	return &Batcher{B: B, T: T, ids: ids, streamLen: len(ids) / B}, nil
 }

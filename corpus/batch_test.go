@@ -164,7 +164,7 @@ func TestBatcherMinimumCorpus(t *testing.T) {
 
 func TestBatcherTooSmall(t *testing.T) {
 	_, err := NewBatcher(iota32(7), 2, 3)
-	for _, want := range []string{"7 characters", "--batch 2", "--seq 3", "B·(T+1) = 8", "lower --batch or --seq or give more text"} {
+	for _, want := range []string{"7 characters", "--batch 2", "--seq 3", "B·(T+1) = 8", "lower --batch, --seq or --val-frac"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("NewBatcher error = %v, want it to contain %q", err, want)
 		}

@@ -85,11 +85,17 @@ func Load(path, filter string) (*Corpus, error) {
 func listFiles(root, filter string) ([]string, int64, error) {
 	var files []string
 	var total int64
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+	// A trailing separator makes WalkDir follow root itself when it is a symbolic link to a
+	// directory; the paths it passes on are cleaned, so they do not show the separator.
+	walkRoot := root
+	if !strings.HasSuffix(walkRoot, string(filepath.Separator)) {
+		walkRoot += string(filepath.Separator)
+	}
+	err := filepath.WalkDir(walkRoot, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		hidden := path != root && strings.HasPrefix(d.Name(), ".")
+		hidden := path != walkRoot && strings.HasPrefix(d.Name(), ".")
 		if d.IsDir() {
 			if hidden {
 				return filepath.SkipDir
@@ -105,10 +111,11 @@ func listFiles(root, filter string) ([]string, int64, error) {
 			}
 		}
 		// Stat follows a symbolic link, so a link to a file is read and anything else that
-		// is not a regular file (a link to a directory, a dangling link, a socket) is skipped.
+		// is not a regular file (a link to a directory, a dangling link, a link loop, a
+		// socket) is skipped.
 		info, err := os.Stat(path)
-		if errors.Is(err, fs.ErrNotExist) && d.Type()&fs.ModeSymlink != 0 {
-			return nil // a dangling link
+		if err != nil && d.Type()&fs.ModeSymlink != 0 {
+			return nil // a dangling link or a loop of links
 		}
 		if err != nil {
 			return err

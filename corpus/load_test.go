@@ -158,3 +158,32 @@ func TestLoadErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestLoadSymlinkRootAndLoop(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(data, "a.txt"), []byte("abc"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A link that points at itself makes Stat fail with ELOOP; Load skips it.
+	if err := os.Symlink("loop", filepath.Join(data, "loop")); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(data, link); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(link, "")
+	if err != nil {
+		t.Fatalf("Load through a linked directory: %v", err)
+	}
+	if string(c.Text) != "abc" {
+		t.Errorf("text = %q, want abc", string(c.Text))
+	}
+	if len(c.Files) != 1 || c.Files[0] != filepath.Join(link, "a.txt") {
+		t.Errorf("files = %v, want [%s]", c.Files, filepath.Join(link, "a.txt"))
+	}
+}

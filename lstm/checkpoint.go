@@ -46,6 +46,7 @@ type Checkpoint struct {
 // LoadCheckpoint reads a checkpoint directory. train_state.safetensors is optional (weights
 // trained elsewhere have none); every other problem is an error naming the file and the fix.
 func LoadCheckpoint(dir string) (*Checkpoint, error) {
+	dir = filepath.Clean(dir)
 	st, err := os.Stat(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		// A crash inside replaceDir's fallback can leave only the previous checkpoint, renamed.
@@ -77,26 +78,37 @@ func LoadCheckpoint(dir string) (*Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	ck.Params = make([]float32, fc.Config.NumParams())
-	for _, s := range fc.Config.ParamSpecs() {
+	// Every shape is checked before the parameters are allocated, so their size is bounded by
+	// the file's, whatever config.json claims.
+	specs := fc.Config.ParamSpecs()
+	tensors := make([][]float32, len(specs))
+	for i, s := range specs {
 		v, shape, err := f.Float32(s.Name)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", modelPath, err)
+			return nil, err
 		}
 		if !equalShape(shape, s.Shape) {
 			return nil, fmt.Errorf("%s: tensor %s has shape %v, but %s describes %v", modelPath, s.Name, shape, ConfigFile, s.Shape)
 		}
-		copy(ck.Params[s.Offset:], v)
+		tensors[i] = v
+	}
+	ck.Params = make([]float32, fc.Config.NumParams())
+	for i, s := range specs {
+		copy(ck.Params[s.Offset:], tensors[i])
 	}
 	if i := firstNonFinite(ck.Params); i >= 0 {
 		return nil, fmt.Errorf("%s: parameter %d is %g: the checkpoint is corrupt", modelPath, i, ck.Params[i])
 	}
 
 	statePath := filepath.Join(dir, TrainStateFile)
-	if _, err := os.Stat(statePath); err == nil {
+	_, err = os.Stat(statePath)
+	switch {
+	case err == nil:
 		if ck.State, err = safetensors.ReadFile(statePath); err != nil {
 			return nil, err
 		}
+	case !errors.Is(err, os.ErrNotExist):
+		return nil, err
 	}
 	return ck, nil
 }
@@ -127,6 +139,10 @@ func firstNonFinite(v []float32) int {
 // directory then replaces dir in one rename, so a crash at any moment leaves either the old
 // or the new checkpoint complete. Non-finite parameters are an error and nothing is written.
 func SaveCheckpoint(dir string, m *Model, tc *TrainConfig, tr *Trainer) error {
+	dir = filepath.Clean(dir)
+	if err := CheckCheckpointDir(dir, true); err != nil {
+		return err
+	}
 	params := make([]float32, m.Params.Len())
 	m.Backend.Download(params, m.Params)
 	if i := firstNonFinite(params); i >= 0 {
@@ -142,12 +158,52 @@ func SaveCheckpoint(dir string, m *Model, tc *TrainConfig, tr *Trainer) error {
 	}
 	if err := writeCheckpointFiles(tmp, m, params, tc, tr); err != nil {
 		os.RemoveAll(tmp)
-		return err
+		return fmt.Errorf("write checkpoint %s: %w", dir, err)
 	}
 	if err := syncDir(tmp); err != nil {
 		return err
 	}
 	return replaceDir(tmp, dir)
+}
+
+// checkpointFiles are the only names a checkpoint directory may contain, so that replacing
+// one never deletes a file recur did not write.
+var checkpointFiles = map[string]bool{ModelFile: true, ConfigFile: true, TrainStateFile: true}
+
+// CheckCheckpointDir returns an error unless dir can receive a checkpoint: it must not exist,
+// or be a directory that holds only checkpoint files (and, unless replace is true, none). It
+// also creates and removes dir.tmp to find an unwritable location before training starts.
+func CheckCheckpointDir(dir string, replace bool) error {
+	dir = filepath.Clean(dir)
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return fmt.Errorf("checkpoint directory %s: %w", dir, err)
+	case !st.IsDir():
+		return fmt.Errorf("checkpoint directory %s is an existing file: choose another --out", dir)
+	default:
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return fmt.Errorf("checkpoint directory %s: %w", dir, err)
+		}
+		for _, e := range entries {
+			if !checkpointFiles[e.Name()] {
+				return fmt.Errorf("checkpoint directory %s holds %s, which recur did not write, and replacing the checkpoint would delete it: choose another --out or move the file", dir, e.Name())
+			}
+		}
+		if len(entries) > 0 && !replace {
+			return fmt.Errorf("%s already holds a checkpoint: continue it with --resume %s, or choose another --out", dir, dir)
+		}
+	}
+	tmp := dir + ".tmp"
+	if err := os.RemoveAll(tmp); err != nil {
+		return fmt.Errorf("checkpoint directory %s: %w", dir, err)
+	}
+	if err := os.Mkdir(tmp, 0o755); err != nil {
+		return fmt.Errorf("checkpoint directory %s is not writable: %w", dir, err)
+	}
+	return os.Remove(tmp)
 }
 
 func writeCheckpointFiles(dir string, m *Model, params []float32, tc *TrainConfig, tr *Trainer) error {
@@ -218,7 +274,7 @@ func (tr *Trainer) RestoreState(f *safetensors.File) error {
 	}
 
 	if kind := f.Metadata["optim"]; kind != tr.Opt.Kind {
-		return fmt.Errorf("%s: optimizer %q was saved, but %q is configured: resume with --optim %s", TrainStateFile, kind, tr.Opt.Kind, kind)
+		return fmt.Errorf("%s holds the state of optimizer %q, but the run uses %q: the checkpoint is inconsistent, so start a new run or restore its files", TrainStateFile, kind, tr.Opt.Kind)
 	}
 	var vals [6]int
 	for i, key := range []string{"step", "batch", "seq", "data_position", "epoch", "skipped"} {
@@ -226,11 +282,14 @@ func (tr *Trainer) RestoreState(f *safetensors.File) error {
 		if err != nil {
 			return err
 		}
+		if v < 0 {
+			return fmt.Errorf("%s: invalid %s %d in the metadata: the checkpoint is corrupt", TrainStateFile, key, v)
+		}
 		vals[i] = v
 	}
 
 	if vals[1] != tr.ws.B || vals[2] != tr.ws.T {
-		return fmt.Errorf("%s: saved with --batch %d --seq %d, which a resumed run must keep", TrainStateFile, vals[1], vals[2])
+		return fmt.Errorf("%s was saved with batch %d and seq %d, but the run uses batch %d and seq %d: the checkpoint is inconsistent, so start a new run or restore its files", TrainStateFile, vals[1], vals[2], tr.ws.B, tr.ws.T)
 	}
 
 	upload := func(name string, t engine.Tensor) error {

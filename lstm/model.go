@@ -31,16 +31,23 @@ type Config struct {
 // Validate checks the architecture and returns an error naming the first invalid field.
 func (c Config) Validate() error {
 	if c.Model != CellLSTM && c.Model != CellRNN {
-		return fmt.Errorf("invalid model %q: use lstm or rnn", c.Model)
+		return fmt.Errorf("invalid model %q (--model, or \"model\" in config.json): use lstm or rnn", c.Model)
 	}
 	if c.Layers < 1 {
-		return fmt.Errorf("invalid layers %d: use 1 or more", c.Layers)
+		return fmt.Errorf("invalid layer count %d (--layers, or \"layers\" in config.json): use 1 or more", c.Layers)
 	}
 	if c.Hidden < 1 {
-		return fmt.Errorf("invalid hidden size %d: use 1 or more", c.Hidden)
+		return fmt.Errorf("invalid hidden size %d (--hidden, or \"hidden\" in config.json): use 1 or more", c.Hidden)
 	}
 	if c.Embed < 1 {
-		return fmt.Errorf("invalid embedding size %d: use 1 or more", c.Embed)
+		return fmt.Errorf("invalid embedding size %d (--embed, or \"embed\" in config.json): use 1 or more", c.Embed)
+	}
+	if c.Hidden > maxDim || c.Embed > maxDim || c.Layers > maxLayers || len(c.Vocab) > maxDim {
+		return fmt.Errorf("model too large: layers %d (at most %d), hidden %d, embedding %d and vocabulary %d (each at most %d)",
+			c.Layers, maxLayers, c.Hidden, c.Embed, len(c.Vocab), maxDim)
+	}
+	if n := c.NumParams(); n > maxParams {
+		return fmt.Errorf("model too large: %d parameters, at most %d (%d GiB of float32) are supported", n, maxParams, maxParams*4>>30)
 	}
 	if len(c.Vocab) < 1 {
 		return fmt.Errorf("empty vocabulary: a model needs at least one character")
@@ -58,6 +65,14 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+// Size limits that keep every product in NumParams and in the workspace sizes far from int
+// overflow and reject configurations that no machine could allocate.
+const (
+	maxDim    = 1 << 20
+	maxLayers = 1 << 10
+	maxParams = 1 << 32
+)
 
 // gatesPerUnit returns G, the number of gate blocks per hidden unit: 4 (i, f, g, o) for LSTM,
 // 1 for a vanilla RNN.

@@ -2,6 +2,7 @@ package lstm
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/recur-ml/recur/engine"
 )
@@ -47,10 +48,10 @@ func NewOptimizer(kind string, lr float64, n int, be engine.Backend) (*Optimizer
 	case OptimRMSprop:
 		o.labels = []string{"square_avg"}
 	default:
-		return nil, fmt.Errorf("invalid optimizer %q: use adam, sgd or rmsprop", kind)
+		return nil, fmt.Errorf("invalid optimizer %q (--optim): use adam, sgd or rmsprop", kind)
 	}
-	if !(lr > 0) {
-		return nil, fmt.Errorf("invalid learning rate %g: use a positive number such as 0.002", lr)
+	if !(float32(lr) > 0) || math.IsInf(float64(float32(lr)), 0) {
+		return nil, fmt.Errorf("invalid learning rate %g (--lr): use a positive number such as 0.002", lr)
 	}
 	for range o.labels {
 		o.slots = append(o.slots, be.Alloc(n))

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"sort"
+	"unicode/utf8"
 
 	"github.com/recur-ml/recur/corpus"
 )
@@ -27,6 +28,8 @@ func (o SampleOptions) Validate() error {
 		return fmt.Errorf("invalid --length %d: use 0 or more characters", o.Length)
 	case !(o.Temperature >= 0) || math.IsInf(o.Temperature, 0):
 		return fmt.Errorf("invalid --temperature %g: use 0 (most likely character) or a positive number such as 0.8", o.Temperature)
+	case !utf8.ValidString(o.Prime):
+		return fmt.Errorf("invalid --prime: it is not valid UTF-8; pass the text in UTF-8")
 	case o.TopK < 0:
 		return fmt.Errorf("invalid --top-k %d: use 0 (no cut) or a positive count", o.TopK)
 	}

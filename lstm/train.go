@@ -23,6 +23,11 @@ type TrainConfig struct {
 	Dropout    float64  `json:"dropout"`
 	ForgetBias *float64 `json:"forget_bias"` // nil keeps PyTorch's initialisation
 	Seed       uint64   `json:"seed"`
+
+	// Settings of the command line's loop, kept so that --resume continues with them.
+	EvalEvery int    `json:"eval_every"` // steps between evaluations; 0 evaluates only at the end
+	LogEvery  int    `json:"log_every"`
+	Metrics   string `json:"metrics,omitempty"` // metrics file, absolute
 }
 
 // Validate returns an error naming the first invalid setting and what to use instead.
@@ -34,8 +39,12 @@ func (tc TrainConfig) Validate() error {
 		return fmt.Errorf("invalid --batch %d: use 1 or more streams", tc.Batch)
 	case tc.Steps < 0:
 		return fmt.Errorf("invalid --steps %d: use 0 or more", tc.Steps)
-	case !(tc.Dropout >= 0 && tc.Dropout < 1):
+	case !(tc.Dropout >= 0 && float32(tc.Dropout) < 1):
 		return fmt.Errorf("invalid --dropout %g: use a probability in [0, 1)", tc.Dropout)
+	case !(float32(tc.LR) > 0) || math.IsInf(float64(float32(tc.LR)), 0):
+		return fmt.Errorf("invalid --lr %g: use a positive float32 number such as 0.002", tc.LR)
+	case tc.ForgetBias != nil && (math.IsNaN(*tc.ForgetBias) || math.Abs(*tc.ForgetBias) > maxForgetBias):
+		return fmt.Errorf("invalid --forget-bias %g: use a number between %g and %g, such as 1", *tc.ForgetBias, -maxForgetBias, maxForgetBias)
 	case !(tc.Clip >= 0) || math.IsInf(tc.Clip, 0):
 		return fmt.Errorf("invalid --clip %g: use a positive max norm, or 0 to disable clipping", tc.Clip)
 	case !(tc.ValFrac >= 0 && tc.ValFrac < 1):
@@ -43,6 +52,9 @@ func (tc TrainConfig) Validate() error {
 	}
 	return nil
 }
+
+// maxForgetBias bounds --forget-bias: σ(±100) is already 0 or 1 in float32.
+const maxForgetBias = 100.0
 
 // MaxSkippedSteps is how many non-finite steps in a row the trainer skips before it stops
 // with an error.
@@ -125,7 +137,11 @@ func (tr *Trainer) TrainStep() (StepResult, error) {
 		// The carried state may hold non-finite values too; start the streams afresh.
 		m.ResetState(tr.ws)
 		if tr.Skipped >= MaxSkippedSteps {
-			return res, fmt.Errorf("training diverged: %d steps in a row had a non-finite loss or gradient (last loss %g, gradient norm %g); lower --lr or set --clip", tr.Skipped, res.Loss, res.GradNorm)
+			hint := "lower --lr"
+			if tr.Config.Clip == 0 {
+				hint = "lower --lr or set --clip, for example --clip 5"
+			}
+			return res, fmt.Errorf("training diverged: %d steps in a row had a non-finite loss or gradient (last loss %g, gradient norm %g); %s", tr.Skipped, res.Loss, res.GradNorm, hint)
 		}
 		tr.Opt.Step++ // keep the dropout counters of later steps distinct
 		return res, nil

@@ -53,7 +53,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	err := cmd(args[1:], stdout, stderr)
+	var stopped errInterrupted
 	switch {
+	case errors.As(err, &stopped):
+		return stopped.exitCode()
 	case err == nil:
 		return 0
 	case errors.Is(err, flag.ErrHelp):
@@ -70,8 +73,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 var errUsage = errors.New("invalid usage")
 
 // parseFlags parses args into fs and returns the names of the flags that were set.
-func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) (map[string]bool, error) {
+func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (map[string]bool, error) {
 	fs.SetOutput(stderr)
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			// Help that was requested goes to stdout, so it can be paged.
+			fs.SetOutput(stdout)
+		}
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err

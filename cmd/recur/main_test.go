@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // recur runs the CLI in-process and returns its exit code, stdout and stderr.
@@ -161,7 +163,7 @@ func TestBadInput(t *testing.T) {
 		{"missing file", []string{"train", "--data", filepath.Join(dir, "nope.txt")}, "nope.txt"},
 		{"empty file", []string{"train", "--data", empty}, "empty"},
 		{"invalid utf8", []string{"train", "--data", bad}, "offset 2"},
-		{"corpus smaller than batch", append([]string{"train", "--data", small}, smallModel...), "lower --batch or --seq"},
+		{"corpus smaller than batch", append([]string{"train", "--data", small}, smallModel...), "lower --batch, --seq or --val-frac"},
 		{"unknown model", []string{"train", "--data", data, "--model", "gru"}, `invalid model "gru"`},
 		{"unknown optimizer", append([]string{"train", "--data", data, "--optim", "lbfgs"}, smallModel...), `invalid optimizer "lbfgs"`},
 		{"unknown device", append([]string{"train", "--data", data, "--device", "tpu"}, smallModel...), "tpu"},
@@ -219,5 +221,170 @@ func TestPlotMetrics(t *testing.T) {
 	broken := writeText(t, dir, "broken.jsonl", "{nope\n")
 	if code, _, errOut := recur(t, "plot", "--metrics", broken, "--out", out); code == 0 || !strings.Contains(errOut, "broken.jsonl:1") {
 		t.Errorf("broken metrics: exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestOutputsNeverDeleteUserFiles(t *testing.T) {
+	dir := t.TempDir()
+	data := writeText(t, dir, "in.txt", strings.Repeat("abcd\n", 100))
+	file := writeText(t, dir, "notes.txt", "keep me")
+	own := filepath.Join(dir, "mine")
+	if err := os.MkdirAll(own, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	thesis := writeText(t, own, "thesis.tex", "keep me too")
+	ck := filepath.Join(dir, "ck")
+	train := func(extra ...string) (int, string) {
+		args := append([]string{"train", "--data", data, "--steps", "2", "--log-every", "1"}, smallModel...)
+		code, _, errOut := recur(t, append(args, extra...)...)
+		return code, errOut
+	}
+
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"out is a file", []string{"--out", file}, "is an existing file"},
+		{"out holds other files", []string{"--out", own}, "thesis.tex, which recur did not write"},
+		{"metrics inside out", []string{"--out", ck, "--metrics", filepath.Join(ck, "m.jsonl")}, "inside the checkpoint directory"},
+		{"steps zero", []string{"--out", ck, "--steps", "0"}, "invalid --steps 0"},
+		{"dropout rounds to one", []string{"--out", ck, "--dropout", "0.9999999999", "--layers", "2"}, "--dropout"},
+		{"lr beyond float32", []string{"--out", ck, "--lr", "1e39"}, "invalid --lr"},
+		{"forget bias NaN", []string{"--out", ck, "--forget-bias", "NaN"}, "invalid --forget-bias"},
+		{"forget bias on rnn", []string{"--out", ck, "--forget-bias", "1", "--model", "rnn"}, "LSTM gates only"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, errOut := train(c.args...)
+			if code == 0 {
+				t.Fatalf("exit 0, want an error containing %q", c.want)
+			}
+			if !strings.Contains(errOut, c.want) {
+				t.Errorf("stderr %q lacks %q", errOut, c.want)
+			}
+		})
+	}
+	for path, want := range map[string]string{file: "keep me", thesis: "keep me too"} {
+		got, err := os.ReadFile(path)
+		if err != nil || string(got) != want {
+			t.Errorf("%s now holds %q (error %v), want %q", path, got, err, want)
+		}
+	}
+
+	// A trailing slash names the same directory.
+	if code, errOut := train("--out", ck+"/"); code != 0 {
+		t.Fatalf("--out with a trailing slash: %s", errOut)
+	}
+	// A second fresh run must not replace the first run's checkpoint.
+	if code, errOut := train("--out", ck); code == 0 || !strings.Contains(errOut, "already holds a checkpoint") {
+		t.Errorf("fresh run over a checkpoint: exit %d, stderr %q", code, errOut)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".tmp") {
+			t.Errorf("%s left behind", e.Name())
+		}
+	}
+}
+
+func TestDivergedRunKeepsCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	data := writeText(t, dir, "in.txt", strings.Repeat("abcd\n", 200))
+	ck := filepath.Join(dir, "ck")
+	args := append([]string{"train", "--data", data, "--steps", "4", "--out", ck, "--optim", "sgd"}, smallModel...)
+	if code, _, errOut := recur(t, args...); code != 0 {
+		t.Fatalf("train: %s", errOut)
+	}
+	before, err := os.ReadFile(filepath.Join(ck, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics := filepath.Join(dir, "m.jsonl")
+	code, _, errOut := recur(t, "train", "--resume", ck, "--steps", "200", "--lr", "1e38", "--clip", "0",
+		"--eval-every", "2", "--metrics", metrics)
+	if code == 0 {
+		t.Fatal("training at --lr 1e38 succeeded, want a divergence error")
+	}
+	for _, want := range []string{"training diverged", "set --clip", "holds the weights of step 4"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr %q lacks %q", errOut, want)
+		}
+	}
+	after, err := os.ReadFile(filepath.Join(ck, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Error("the checkpoint changed although every later evaluation was non-finite")
+	}
+	raw, err := os.ReadFile(metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		var r map[string]any
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Errorf("metrics line %q is not JSON: %v", line, err)
+		}
+	}
+}
+
+func TestPlotRejectsUnknownFormat(t *testing.T) {
+	dir := t.TempDir()
+	metrics := writeText(t, dir, "m.jsonl", `{"kind":"train","step":1,"train_loss":3,"val_loss":null,"val_bpc":null,"tokens_per_s":1}`+"\n")
+	code, _, errOut := recur(t, "plot", "--metrics", metrics, "--out", metrics)
+	if code == 0 || !strings.Contains(errOut, ".png, .svg, .pdf") {
+		t.Errorf("plot over a .jsonl: exit %d, stderr %q", code, errOut)
+	}
+	raw, err := os.ReadFile(metrics)
+	if err != nil || len(raw) == 0 {
+		t.Errorf("metrics file emptied by a rejected plot (error %v)", err)
+	}
+}
+
+func TestInterruptWritesCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	data := writeText(t, dir, "in.txt", strings.Repeat("abcd\n", 400))
+	ck := filepath.Join(dir, "ck")
+	metrics := filepath.Join(dir, "m.jsonl")
+	args := append([]string{"train", "--data", data, "--steps", "1000000", "--log-every", "1",
+		"--eval-every", "0", "--out", ck, "--metrics", metrics}, smallModel...)
+	done := make(chan int)
+	var out string
+	go func() {
+		code, stdout, _ := recur(t, args...)
+		out = stdout
+		done <- code
+	}()
+	// Wait for the first metrics record: the signal handler is installed by then.
+	for {
+		if raw, err := os.ReadFile(metrics); err == nil && len(raw) > 0 {
+			break
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("training ended with exit %d before it was interrupted", code)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := <-done; code != 130 {
+		t.Fatalf("exit %d after SIGINT, want 130\n%s", code, out)
+	}
+	if !strings.Contains(out, "continue with: recur train --resume") {
+		t.Errorf("output lacks the resume hint:\n%s", out)
+	}
+	code, stdout, errOut := recur(t, "sample", "--checkpoint", ck, "--length", "5")
+	if code != 0 {
+		t.Fatalf("the checkpoint written at SIGINT does not load: %s", errOut)
+	}
+	if len([]rune(strings.TrimSpace(stdout))) != 6 {
+		t.Errorf("sample from the interrupted checkpoint = %q", stdout)
 	}
 }

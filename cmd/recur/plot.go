@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -18,9 +20,9 @@ func runPlot(args []string, stdout, stderr io.Writer) error {
 	var metrics, out, title string
 	fs := flag.NewFlagSet("recur plot", flag.ContinueOnError)
 	fs.StringVar(&metrics, "metrics", "", "metrics file written by recur train --metrics")
-	fs.StringVar(&out, "out", "loss.png", "image to write; the extension picks the format (.png, .svg, .pdf)")
+	fs.StringVar(&out, "out", "loss.png", "image to write; the extension picks the format (.png, .svg, .pdf, .jpg, .eps, .tiff)")
 	fs.StringVar(&title, "title", "", "plot title (default: the metrics file's name)")
-	if _, err := parseFlags(fs, args, stderr); err != nil {
+	if _, err := parseFlags(fs, args, stdout, stderr); err != nil {
 		return err
 	}
 	if metrics == "" {
@@ -28,6 +30,10 @@ func runPlot(args []string, stdout, stderr io.Writer) error {
 	}
 	if title == "" {
 		title = metrics
+	}
+	format := strings.TrimPrefix(strings.ToLower(filepath.Ext(out)), ".")
+	if !imageFormats[format] {
+		return fmt.Errorf("invalid --out %s: name a .png, .svg, .pdf, .jpg, .eps or .tiff file", out)
 	}
 	train, val, err := readMetrics(metrics)
 	if err != nil {
@@ -53,11 +59,36 @@ func runPlot(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	p.Legend.Top = true
-	if err := p.Save(8*vg.Inch, 5*vg.Inch, out); err != nil {
+	if err := saveAtomically(p, out, format); err != nil {
 		return fmt.Errorf("write %s: %w", out, err)
 	}
 	fmt.Fprintf(stdout, "wrote %s (%d train and %d validation points)\n", out, len(train), len(val))
 	return nil
+}
+
+// imageFormats are the --out extensions recur plot writes.
+var imageFormats = map[string]bool{"png": true, "svg": true, "pdf": true, "jpg": true, "jpeg": true, "eps": true, "tif": true, "tiff": true}
+
+// saveAtomically renders p into a temporary file beside out and renames it over out, so a
+// failure never leaves out truncated.
+func saveAtomically(p *plot.Plot, out, format string) error {
+	w, err := p.WriterTo(8*vg.Inch, 5*vg.Inch, format)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(out), ".recur-plot-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := w.WriteTo(tmp); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), out)
 }
 
 // readMetrics returns the train and validation loss curves of a metrics file.
@@ -68,7 +99,9 @@ func readMetrics(path string) (train, val plotter.XYs, err error) {
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
-	for line := 1; sc.Scan(); line++ {
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	line := 1
+	for ; sc.Scan(); line++ {
 		if len(sc.Bytes()) == 0 {
 			continue
 		}
@@ -83,5 +116,8 @@ func readMetrics(path string) (train, val plotter.XYs, err error) {
 			val = append(val, plotter.XY{X: float64(r.Step), Y: *r.ValLoss})
 		}
 	}
-	return train, val, sc.Err()
+	if err := sc.Err(); err != nil {
+		return nil, nil, fmt.Errorf("%s:%d: %w", path, line, err)
+	}
+	return train, val, nil
 }

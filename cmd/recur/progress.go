@@ -39,14 +39,14 @@ func newProgress(stdout, stderr io.Writer, start, total int) *progress {
 func (p *progress) update(step int, trainLoss, valLoss, tokensPerS float64) {
 	val := "-"
 	if !math.IsNaN(valLoss) {
-		val = fmt.Sprintf("%.3f", valLoss/math.Ln2)
+		val = fmt.Sprintf("%.4g", valLoss/math.Ln2)
 	}
 	if p.bar != nil {
-		p.bar.Describe(fmt.Sprintf("loss %.3f  val bpc %s  %.0f tok/s", trainLoss, val, tokensPerS))
+		p.bar.Describe(fmt.Sprintf("loss %.4g  val bpc %s  %.0f tok/s", trainLoss, val, tokensPerS))
 		p.bar.Set(step)
 		return
 	}
-	fmt.Fprintf(p.out, "step %6d  loss %.4f  val bpc %s  %8.0f tokens/s\n", step, trainLoss, val, tokensPerS)
+	fmt.Fprintf(p.out, "step %6d  loss %.4g  val bpc %s  %8.0f tokens/s\n", step, trainLoss, val, tokensPerS)
 }
 
 // logf prints a line without breaking the bar.
@@ -55,6 +55,15 @@ func (p *progress) logf(format string, args ...any) {
 		p.bar.Clear()
 	}
 	fmt.Fprintf(p.out, format+"\n", args...)
+}
+
+// abort removes the bar without filling it, before an error is printed.
+func (p *progress) abort() {
+	if p.bar != nil {
+		p.bar.Exit()
+		fmt.Fprintln(p.barOut)
+		p.bar = nil
+	}
 }
 
 func (p *progress) finish() {
@@ -92,6 +101,12 @@ func openMetrics(path string) (*metricsWriter, error) {
 func (w *metricsWriter) write(r metricsRecord) error {
 	if w.f == nil {
 		return nil
+	}
+	// JSON has no NaN or infinity, so a non-finite value is written as null.
+	for _, v := range []**float64{&r.TrainLoss, &r.ValLoss, &r.ValBPC, &r.TokensPerS} {
+		if *v != nil && (math.IsNaN(**v) || math.IsInf(**v, 0)) {
+			*v = nil
+		}
 	}
 	raw, err := json.Marshal(r)
 	if err != nil {

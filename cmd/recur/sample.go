@@ -47,7 +47,7 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&opt.TopK, "top-k", 0, "sample among the K most likely characters; 0 keeps all")
 	fs.Uint64Var(&opt.Seed, "seed", 1, "random seed")
 	fs.StringVar(&device, "device", "auto", "backend: auto or cpu")
-	if _, err := parseFlags(fs, args, stderr); err != nil {
+	if _, err := parseFlags(fs, args, stdout, stderr); err != nil {
 		return err
 	}
 	if err := opt.Validate(); err != nil {
@@ -76,7 +76,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&filter, "filter", "", "with a directory, read only files whose name matches this glob")
 	fs.BoolVar(&asJSON, "json", false, `print {"loss": ..., "bpc": ..., "chars": N} instead of a sentence`)
 	fs.StringVar(&device, "device", "auto", "backend: auto or cpu")
-	if _, err := parseFlags(fs, args, stderr); err != nil {
+	if _, err := parseFlags(fs, args, stdout, stderr); err != nil {
 		return err
 	}
 	if data == "" {
@@ -101,6 +101,9 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	loss, n := lstm.EvaluateSequence(m, ids)
 	if err := m.Backend.Sync(); err != nil {
 		return err
+	}
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return fmt.Errorf("the loss over %s is %g: the checkpoint's weights are unusable", data, loss)
 	}
 	bpc := loss / math.Ln2
 	if asJSON {

@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -19,14 +21,10 @@ import (
 // trainFlags are the flags of "recur train".
 type trainFlags struct {
 	lstm.TrainConfig
-	arch       lstm.Config
-	forgetBias float64
-	device     string
-	out        string
-	resume     string
-	evalEvery  int
-	logEvery   int
-	metrics    string
+	arch   lstm.Config
+	device string
+	out    string
+	resume string
 }
 
 func newTrainFlagSet(f *trainFlags) *flag.FlagSet {
@@ -39,7 +37,11 @@ func newTrainFlagSet(f *trainFlags) *flag.FlagSet {
 	fs.IntVar(&f.arch.Hidden, "hidden", 256, "hidden units per layer")
 	fs.IntVar(&f.arch.Embed, "embed", 64, "embedding width")
 	fs.Float64Var(&f.Dropout, "dropout", 0, "dropout probability between recurrent layers")
-	fs.Float64Var(&f.forgetBias, "forget-bias", math.NaN(), "LSTM forget-gate bias at initialisation (default: PyTorch's uniform initialisation)")
+	fs.Func("forget-bias", "LSTM forget-gate bias at initialisation (default: PyTorch's uniform initialisation)", func(v string) error {
+		x, err := strconv.ParseFloat(v, 64)
+		f.ForgetBias = &x
+		return err
+	})
 	fs.IntVar(&f.Seq, "seq", 64, "steps per chunk of truncated backpropagation through time (T)")
 	fs.IntVar(&f.Batch, "batch", 32, "parallel streams of the text per step (B)")
 	fs.IntVar(&f.Steps, "steps", 2000, "total optimizer steps, counted from the start also when resuming")
@@ -50,27 +52,23 @@ func newTrainFlagSet(f *trainFlags) *flag.FlagSet {
 	fs.Uint64Var(&f.Seed, "seed", 1, "seed of the initialisation and of dropout")
 	fs.StringVar(&f.out, "out", "", "checkpoint directory, replaced at each evaluation and at the end (default: checkpoint, or the --resume directory)")
 	fs.StringVar(&f.resume, "resume", "", "checkpoint directory to continue from")
-	fs.IntVar(&f.evalEvery, "eval-every", 200, "steps between validation runs and checkpoints; 0 means only at the end")
-	fs.IntVar(&f.logEvery, "log-every", 10, "steps between progress lines and metrics records")
-	fs.StringVar(&f.metrics, "metrics", "", "append one JSON object per log interval and evaluation to this file")
+	fs.IntVar(&f.EvalEvery, "eval-every", 200, "steps between validation runs and checkpoints; 0 means only at the end")
+	fs.IntVar(&f.LogEvery, "log-every", 10, "steps between progress lines and metrics records")
+	fs.StringVar(&f.Metrics, "metrics", "", "append one JSON object per log interval and evaluation to this file")
 	return fs
 }
 
 func runTrain(args []string, stdout, stderr io.Writer) error {
 	var f trainFlags
-	set, err := parseFlags(newTrainFlagSet(&f), args, stderr)
+	set, err := parseFlags(newTrainFlagSet(&f), args, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	if set["forget-bias"] {
-		fb := f.forgetBias
-		f.ForgetBias = &fb
+	if f.LogEvery < 1 {
+		return fmt.Errorf("invalid --log-every %d: use 1 or more steps", f.LogEvery)
 	}
-	if f.logEvery < 1 {
-		return fmt.Errorf("invalid --log-every %d: use 1 or more steps", f.logEvery)
-	}
-	if f.evalEvery < 0 {
-		return fmt.Errorf("invalid --eval-every %d: use 0 (only at the end) or more steps", f.evalEvery)
+	if f.EvalEvery < 0 {
+		return fmt.Errorf("invalid --eval-every %d: use 0 (only at the end) or more steps", f.EvalEvery)
 	}
 
 	var ck *lstm.Checkpoint
@@ -91,8 +89,24 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if f.Data == "" {
 		return fmt.Errorf("missing --data: name a UTF-8 text file or a directory of text files")
 	}
+	if ck == nil && f.Steps < 1 {
+		return fmt.Errorf("invalid --steps %d: use 1 or more", f.Steps)
+	}
 	if err := f.TrainConfig.Validate(); err != nil {
 		return err
+	}
+	if f.ForgetBias != nil && f.arch.Model != lstm.CellLSTM {
+		return fmt.Errorf("--forget-bias applies to LSTM gates only: drop it or use --model lstm")
+	}
+	if err := checkOutputs(&f, ck != nil); err != nil {
+		return err
+	}
+	// The checkpoint stores these paths, so a resumed run finds them from any directory.
+	if abs, err := filepath.Abs(f.Data); err == nil {
+		f.Data = abs
+	}
+	if abs, err := filepath.Abs(f.Metrics); err == nil && f.Metrics != "" {
+		f.Metrics = abs
 	}
 
 	text, err := corpus.Load(f.Data, f.Filter)
@@ -143,13 +157,20 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	if ck != nil && ck.State == nil {
+		fmt.Fprintf(stdout, "note: %s has no %s, so training starts at step 0 with a fresh optimizer\n", f.resume, lstm.TrainStateFile)
+	}
 	if tr.Opt.Step >= f.Steps {
 		fmt.Fprintf(stdout, "checkpoint %s is at step %d, which reaches --steps %d: nothing to train; raise --steps to continue\n", f.resume, tr.Opt.Step, f.Steps)
 		return nil
 	}
 
 	printConfig(stdout, &f, m, be, picked, text, vocab, len(train), len(val), tr.Opt.Step)
-	return trainLoop(&f, tr, val, stdout, stderr)
+	savedStep := -1
+	if ck != nil && filepath.Clean(f.resume) == f.out {
+		savedStep = tr.Opt.Step
+	}
+	return trainLoop(&f, tr, val, savedStep, stdout, stderr)
 }
 
 // mergeResume takes the architecture and training settings from a checkpoint. A flag that
@@ -221,6 +242,15 @@ func mergeResume(f *trainFlags, set map[string]bool, ck *lstm.Checkpoint) error 
 	if !set["forget-bias"] {
 		f.ForgetBias = saved.ForgetBias
 	}
+	if !set["eval-every"] && saved.LogEvery > 0 {
+		f.EvalEvery = saved.EvalEvery
+	}
+	if !set["log-every"] && saved.LogEvery > 0 {
+		f.LogEvery = saved.LogEvery
+	}
+	if !set["metrics"] {
+		f.Metrics = saved.Metrics
+	}
 	return nil
 }
 
@@ -248,12 +278,20 @@ func vocabStrings(v *corpus.Vocab) []string {
 func printConfig(w io.Writer, f *trainFlags, m *lstm.Model, be engine.Backend, picked string, text *corpus.Corpus, vocab *corpus.Vocab, nTrain, nVal, step int) {
 	row := func(k string, v any) { fmt.Fprintf(w, "  %-14s %v\n", k, v) }
 	fmt.Fprintln(w, "recur train")
-	row("data", fmt.Sprintf("%s (%d files, %d characters)", f.Data, len(text.Files), len(text.Text)))
-	row("split", fmt.Sprintf("%d train, %d validation characters", nTrain, nVal))
+	row("data", fmt.Sprintf("%s (%s, %s)", f.Data, plural(len(text.Files), "file"), plural(len(text.Text), "character")))
+	if nVal < 2 {
+		row("split", fmt.Sprintf("%d train characters, no validation (--val-frac %g leaves %d)", nTrain, f.ValFrac, nVal))
+	} else {
+		row("split", fmt.Sprintf("%d train, %d validation characters", nTrain, nVal))
+	}
 	row("vocabulary", fmt.Sprintf("%d code points", vocab.Size()))
-	row("model", fmt.Sprintf("%s, %d layers, hidden %d, embedding %d", f.arch.Model, f.arch.Layers, f.arch.Hidden, f.arch.Embed))
+	row("model", fmt.Sprintf("%s, %s, hidden %d, embedding %d", f.arch.Model, plural(f.arch.Layers, "layer"), f.arch.Hidden, f.arch.Embed))
 	row("parameters", m.Params.Len())
-	row("dropout", f.Dropout)
+	if f.Dropout > 0 && f.arch.Layers == 1 {
+		row("dropout", fmt.Sprintf("%g, unused: dropout acts between layers and there is one", f.Dropout))
+	} else {
+		row("dropout", f.Dropout)
+	}
 	row("chunk", fmt.Sprintf("batch %d × seq %d = %d tokens per step", f.Batch, f.Seq, f.Batch*f.Seq))
 	row("steps", fmt.Sprintf("%d (starting at %d)", f.Steps, step))
 	row("optimizer", fmt.Sprintf("%s, lr %g, clip %g", f.Optim, f.LR, f.Clip))
@@ -261,15 +299,17 @@ func printConfig(w io.Writer, f *trainFlags, m *lstm.Model, be engine.Backend, p
 	row("device", picked)
 	row("seed", f.Seed)
 	row("checkpoint", f.out)
-	if f.metrics != "" {
-		row("metrics", f.metrics)
+	if f.Metrics != "" {
+		row("metrics", f.Metrics)
 	}
 }
 
 // trainLoop runs the steps, logging, evaluating and checkpointing. SIGINT or SIGTERM ends the
 // loop after the current step and writes a final checkpoint.
-func trainLoop(f *trainFlags, tr *lstm.Trainer, val []int32, stdout, stderr io.Writer) error {
-	mw, err := openMetrics(f.metrics)
+//
+// savedStep is the step of the checkpoint already in f.out, or −1.
+func trainLoop(f *trainFlags, tr *lstm.Trainer, val []int32, savedStep int, stdout, stderr io.Writer) error {
+	mw, err := openMetrics(f.Metrics)
 	if err != nil {
 		return err
 	}
@@ -286,8 +326,13 @@ func trainLoop(f *trainFlags, tr *lstm.Trainer, val []int32, stdout, stderr io.W
 	var intervalTime time.Duration // time inside TrainStep, so evaluations do not count
 	lastVal := math.NaN()
 
+	evaluatedStep := -1
 	evaluate := func() error {
 		step := tr.Opt.Step
+		if step == evaluatedStep {
+			return nil
+		}
+		evaluatedStep = step
 		if len(val) >= 2 {
 			loss, _ := lstm.Evaluate(tr.Model, val, f.Batch, f.Seq)
 			lastVal = loss
@@ -296,30 +341,40 @@ func trainLoop(f *trainFlags, tr *lstm.Trainer, val []int32, stdout, stderr io.W
 			}
 			p.logf("step %d  validation loss %.4f nats  %.4f bits per character", step, loss, loss/math.Ln2)
 		}
+		// A non-finite validation loss or a run of skipped steps means the weights are not
+		// worth keeping, so the previous checkpoint stays.
+		if math.IsInf(lastVal, 0) || (len(val) >= 2 && math.IsNaN(lastVal)) || tr.Skipped > 0 {
+			p.logf("step %d  checkpoint not written: the validation loss is %g and %d steps in a row were skipped", step, lastVal, tr.Skipped)
+			return nil
+		}
 		if err := lstm.SaveCheckpoint(f.out, tr.Model, &f.TrainConfig, tr); err != nil {
 			return err
 		}
+		savedStep = step
 		p.logf("step %d  checkpoint written to %s", step, f.out)
 		return nil
 	}
 
-	interrupted := false
-	for tr.Opt.Step < f.Steps && !interrupted {
+	var interrupted os.Signal
+	for tr.Opt.Step < f.Steps && interrupted == nil {
 		start := time.Now()
 		res, err := tr.TrainStep()
 		intervalTime += time.Since(start)
 		if err != nil {
-			p.finish()
-			return fmt.Errorf("step %d: %w; the checkpoint in %s holds the last good weights", tr.Opt.Step, err, f.out)
+			p.abort()
+			if savedStep >= 0 {
+				return fmt.Errorf("step %d: %w; the checkpoint in %s holds the weights of step %d", tr.Opt.Step, err, f.out, savedStep)
+			}
+			return fmt.Errorf("step %d: %w; this run wrote no checkpoint", tr.Opt.Step, err)
 		}
 		step := tr.Opt.Step
 		if res.Skipped {
-			p.logf("step %d  skipped: loss %g, gradient norm %g are not finite", step, res.Loss, res.GradNorm)
+			p.logf("step %d  skipped: the loss (%g) or the gradient norm (%g) is not finite", step, res.Loss, res.GradNorm)
 		} else {
 			intervalLoss += res.Loss
 			intervalSteps++
 		}
-		if step%f.logEvery == 0 || step == f.Steps {
+		if step%f.LogEvery == 0 || step == f.Steps {
 			tps := float64(intervalSteps*tokensPerStep) / math.Max(intervalTime.Seconds(), 1e-9)
 			if intervalSteps > 0 {
 				mean := intervalLoss / float64(intervalSteps)
@@ -330,24 +385,29 @@ func trainLoop(f *trainFlags, tr *lstm.Trainer, val []int32, stdout, stderr io.W
 			}
 			intervalLoss, intervalSteps, intervalTime = 0, 0, 0
 		}
-		if f.evalEvery > 0 && step%f.evalEvery == 0 && step < f.Steps {
+		if f.EvalEvery > 0 && step%f.EvalEvery == 0 && step < f.Steps {
 			if err := evaluate(); err != nil {
 				return err
 			}
 		}
 		select {
-		case sig := <-stop:
-			p.logf("step %d  %v received: writing a final checkpoint", step, sig)
-			interrupted = true
+		case interrupted = <-stop:
+			p.logf("step %d  %s received: writing a final checkpoint", step, signalName(interrupted))
 		default:
 		}
 	}
 	if err := evaluate(); err != nil {
+		p.abort()
 		return err
 	}
-	p.finish()
-	if interrupted {
+	if interrupted != nil {
+		p.abort()
 		fmt.Fprintf(stdout, "stopped at step %d of %d; continue with: recur train --resume %s\n", tr.Opt.Step, f.Steps, f.out)
+		return errInterrupted{interrupted}
+	}
+	p.finish()
+	if len(val) < 2 {
+		fmt.Fprintf(stdout, "done: %d steps, no validation split, checkpoint in %s\n", tr.Opt.Step, f.out)
 		return nil
 	}
 	fmt.Fprintf(stdout, "done: %d steps, final validation loss %.4f nats (%.4f bits per character), checkpoint in %s\n", tr.Opt.Step, lastVal, lastVal/math.Ln2, f.out)
@@ -355,3 +415,51 @@ func trainLoop(f *trainFlags, tr *lstm.Trainer, val []int32, stdout, stderr io.W
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// errInterrupted reports a run stopped by a signal after its final checkpoint, so the process
+// exits with the shell's status for that signal (130 for SIGINT, 143 for SIGTERM).
+type errInterrupted struct{ sig os.Signal }
+
+func (e errInterrupted) Error() string { return signalName(e.sig) + " received" }
+
+func (e errInterrupted) exitCode() int {
+	if e.sig == syscall.SIGTERM {
+		return 128 + int(syscall.SIGTERM)
+	}
+	return 128 + int(syscall.SIGINT)
+}
+
+func signalName(sig os.Signal) string {
+	if sig == syscall.SIGTERM {
+		return "SIGTERM"
+	}
+	return "SIGINT"
+}
+
+// checkOutputs fails before training starts when the checkpoint directory cannot take a
+// checkpoint or the metrics file would sit inside it, where replacing the checkpoint would
+// delete it.
+func checkOutputs(f *trainFlags, resuming bool) error {
+	f.out = filepath.Clean(f.out)
+	replace := resuming && filepath.Clean(f.resume) == f.out
+	if err := lstm.CheckCheckpointDir(f.out, replace); err != nil {
+		return err
+	}
+	if f.Metrics == "" {
+		return nil
+	}
+	out, errOut := filepath.Abs(f.out)
+	metrics, errMetrics := filepath.Abs(f.Metrics)
+	if errOut == nil && errMetrics == nil && filepath.Dir(metrics) == out {
+		return fmt.Errorf("--metrics %s is inside the checkpoint directory %s, which each checkpoint replaces: write it beside the directory instead", f.Metrics, f.out)
+	}
+	return nil
+}
+
+// plural returns "1 file" or "n files".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
