@@ -11,18 +11,20 @@ endif
 DEMO_OUT  ?= out/demo
 DEMO_STEPS ?= 1000
 
-.PHONY: build test test-short demo bench fmt vet kernels gpu-check clean
+.PHONY: build test demo bench fmt vet gpu-check clean
 
 build:
 	$(GO) build -o bin/recur ./cmd/recur
 	$(GO) build -o bin/bench ./cmd/bench
 
 # The whole test suite, with the pure-Go GEMM path checked again in a cgo-free build.
+# The committed fatbin is checked against its sources where nvcc is installed.
 test:
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 	CGO_ENABLED=0 $(GO) test -count=1 ./engine/... ./lstm/...
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./...
+	$(MAKE) --no-print-directory check-kernels
 
 # Trains a 2-layer LSTM for a few minutes on Go source, then samples from it.
 # Each run starts afresh: it replaces the previous demo's checkpoint and metrics.
@@ -37,6 +39,23 @@ demo: build
 bench: build
 	bin/bench
 
+# Builds everything the GPU check runs into bin/, which is then the whole check: a machine with
+# an NVIDIA GPU and no Go toolchain runs bin/gpu-check.sh OUTDIR. The data and the PyTorch
+# anchor are copied from the shared folder beside the repository.
+SHARED   ?= ../shared
+GPU_LDFLAGS = -ldflags='-s -w'
+gpu-check:
+	@test -f $(SHARED)/data/tinyshakespeare.txt || { echo "gpu-check: $(SHARED)/data/tinyshakespeare.txt not found: set SHARED to the folder that holds data/ and anchors/"; exit 1; }
+	mkdir -p bin
+	$(GO) build $(GPU_LDFLAGS) -o bin/recur ./cmd/recur
+	$(GO) build $(GPU_LDFLAGS) -o bin/bench ./cmd/bench
+	$(GO) test -c $(GPU_LDFLAGS) -o bin/enginetest.test ./engine/enginetest
+	$(GO) test -c $(GPU_LDFLAGS) -o bin/engine.test ./engine
+	$(GO) test -c $(GPU_LDFLAGS) -o bin/cuda.test ./cuda
+	cp scripts/gpu-check.sh scripts/compare_curves.py bin/
+	cp $(SHARED)/data/tinyshakespeare.txt $(SHARED)/anchors/torch_lstm_bench.py bin/
+	@du -sh bin
+
 fmt:
 	gofmt -l -w .
 
@@ -47,31 +66,41 @@ clean:
 	rm -rf bin out
 
 # CUDA kernels: one fatbin with SASS for each GPU generation from Volta (sm_70) to Hopper (sm_90), plus
-# compute_90 PTX that the driver compiles for newer GPUs. Needs nvcc from CUDA 11.8 or later; the fatbin is
-# committed, so building recur needs no CUDA at all.
-NVCC         ?= nvcc
-KERNEL_SRC    = kernels/recur_kernels.cu
-KERNEL_DEPS   = $(KERNEL_SRC) kernels/recur_math.cuh
-KERNEL_FATBIN = kernels/recur_kernels.fatbin
-KERNEL_ARCHS  = -gencode arch=compute_70,code=sm_70 -gencode arch=compute_75,code=sm_75 \
+# compute_90 PTX that the driver compiles for newer GPUs. The fatbin is committed, so building recur needs
+# no CUDA. KERNEL_NVCC_VERSION is the nvcc release that built the committed fatbin (Debian bookworm's
+# nvidia-cuda-toolkit 11.8): other releases emit other bytes.
+NVCC               ?= nvcc
+KERNEL_NVCC_VERSION = V11.8.89
+KERNEL_SRC          = kernels/recur_kernels.cu
+KERNEL_FATBIN       = kernels/recur_kernels.fatbin
+KERNEL_ARCHS        = -gencode arch=compute_70,code=sm_70 -gencode arch=compute_75,code=sm_75 \
 	-gencode arch=compute_80,code=sm_80 -gencode arch=compute_86,code=sm_86 \
 	-gencode arch=compute_89,code=sm_89 -gencode arch=compute_90,code=[sm_90,compute_90]
-KERNEL_FLAGS  = -fatbin -O3 $(KERNEL_ARCHS)
+KERNEL_FLAGS        = -fatbin -O3 $(KERNEL_ARCHS)
+# Prints nvcc's release, for example V11.8.89.
+NVCC_RELEASE        = $(NVCC) --version | sed -n 's/^Cuda compilation tools, release .*, \(V[0-9.]*\)$$/\1/p'
 
-kernels: $(KERNEL_DEPS)
+.PHONY: kernels check-kernels
+kernels:
+	@release=$$($(NVCC_RELEASE)); if [ "$$release" != "$(KERNEL_NVCC_VERSION)" ]; then \
+		echo "kernels: warning: nvcc $$release is not $(KERNEL_NVCC_VERSION), so make check-kernels" \
+			"will not accept this fatbin until KERNEL_NVCC_VERSION is updated" >&2; \
+	fi
 	$(NVCC) $(KERNEL_FLAGS) -o $(KERNEL_FATBIN) $(KERNEL_SRC)
 
-# Rebuilds the fatbin in a temporary folder and fails when it differs from the committed one. nvcc's output
-# depends only on the sources, the flags and the nvcc version, so a byte comparison is exact. Without nvcc
-# it skips, unless CI=true.
-.PHONY: check-kernels
+# Rebuilds the fatbin in a temporary folder and fails when its bytes differ from the committed one. With the
+# same nvcc release the output depends only on the sources and the flags (not on paths or time), so the
+# comparison is exact. Without nvcc, or with another release, it skips, unless CI=true.
 check-kernels:
-	@if ! command -v $(NVCC) >/dev/null 2>&1; then \
-		if [ "$$CI" = true ]; then \
-			echo "check-kernels: $(NVCC) not found; CI needs nvcc (Debian: nvidia-cuda-toolkit)" >&2; exit 1; \
-		fi; \
-		echo "check-kernels: skipped, $(NVCC) not found (Debian: apt-get install nvidia-cuda-toolkit)"; exit 0; \
-	fi; \
+	@skip() { \
+		if [ "$$CI" = true ]; then echo "check-kernels: $$1" >&2; exit 1; fi; \
+		echo "check-kernels: skipped: $$1"; exit 0; \
+	}; \
+	command -v $(NVCC) >/dev/null 2>&1 || \
+		skip "$(NVCC) not found. Install nvcc $(KERNEL_NVCC_VERSION) (Debian: nvidia-cuda-toolkit)"; \
+	release=$$($(NVCC_RELEASE)); \
+	[ "$$release" = "$(KERNEL_NVCC_VERSION)" ] || \
+		skip "nvcc is $$release, but $(KERNEL_FATBIN) is built with $(KERNEL_NVCC_VERSION), so the bytes differ"; \
 	tmp=$$(mktemp -d) || exit 1; \
 	trap 'rm -rf "$$tmp"' EXIT; \
 	$(NVCC) $(KERNEL_FLAGS) -o "$$tmp/recur_kernels.fatbin" $(KERNEL_SRC) || exit 1; \

@@ -250,8 +250,9 @@ func SoftmaxCrossEntropy(logits []float64, targets []int, rows, V int) (losses, 
 		for _, v := range x {
 			sum += math.Exp(v - maxLogit)
 		}
-		// loss = log Σ exp(x) − x_target, with the maximum taken out of the sum.
-		losses[r] = math.Log(sum) + maxLogit - x[target]
+		// loss = log Σ exp(x) − x_target, with the maximum taken out of the sum. The two
+		// large terms are subtracted first, so logits near the float64 range keep log Σ.
+		losses[r] = (maxLogit - x[target]) + math.Log(sum)
 		for j, v := range x {
 			dlogits[r*V+j] = math.Exp(v-maxLogit) / sum
 		}
