@@ -99,18 +99,43 @@ func NewCPU(opts CPUOptions) (*CPU, error) {
 }
 
 // Open returns the backend for a --device value and a one-line note on what was picked and
-// why. "auto" and "cpu" give the CPU backend with default options. "cuda" and "cuda:N" fail,
-// because this build has no CUDA backend.
-func Open(device string) (Backend, string, error) {
+// why. "auto" gives the CUDA backend on GPU 0 where the driver, a GPU and cuBLAS are found
+// and the backend starts, and otherwise the CPU backend, with the reason in the note. "cpu"
+// gives the CPU backend. "cuda" and "cuda:N" give the CUDA backend on GPU 0 or N, or an
+// error naming what is missing. precision ("fp32", "tf32" or "bf16") sets the CUDA backend's
+// matrix products; the CPU backend computes in float32 and accepts only "fp32", except under
+// "auto", where the note says that the precision was not applied.
+func Open(device, precision string) (Backend, string, error) {
+	if _, err := parsePrecision(precision); err != nil {
+		return nil, "", err
+	}
 	var reason string
 	switch {
 	case device == "auto":
-		reason = "auto found no CUDA backend in this build"
+		be, note, err := openCUDA(0, precision)
+		if err == nil {
+			return be, note, nil
+		}
+		reason = "auto did not use CUDA: " + err.Error()
+		if precision != "fp32" && precision != "" {
+			reason += "; --precision " + precision + " applies to CUDA only, so matrix products are fp32"
+		}
 	case device == "cpu":
+		if precision != "fp32" && precision != "" {
+			return nil, "", fmt.Errorf("--precision %s applies to CUDA only: the CPU backend computes in fp32, so drop the flag or use --device cuda", precision)
+		}
 		reason = "requested by --device cpu"
 	case device == "cuda" || isCUDAOrdinal(device):
-		return nil, "", fmt.Errorf("device %q: the CUDA backend is not built yet; "+
-			"use --device cpu", device)
+		ordinal := 0
+		if n, ok := strings.CutPrefix(device, "cuda:"); ok {
+			ordinal, _ = strconv.Atoi(n) // isCUDAOrdinal checked it
+		}
+		be, note, err := openCUDA(ordinal, precision)
+		if err != nil {
+			return nil, "", fmt.Errorf("device %q: %w; use --device cpu to run on the CPU",
+				device, err)
+		}
+		return be, note, nil
 	default:
 		return nil, "", fmt.Errorf("invalid device %q; use auto, cpu, cuda or cuda:N", device)
 	}

@@ -143,29 +143,44 @@ func expectPanic(t *testing.T, f func(), parts ...string) {
 }
 
 func TestOpenDevices(t *testing.T) {
+	// On a machine with a usable GPU, auto picks CUDA, whose note starts with "cuda:0: ".
+	gpu, gpuErr := NewCUDA(CUDAOptions{})
+	if gpuErr == nil {
+		gpu.Close()
+	}
 	for _, device := range []string{"auto", "cpu"} {
-		backend, note, err := Open(device)
+		backend, note, err := Open(device, "fp32")
 		if err != nil {
 			t.Fatalf("Open(%q): %v", device, err)
 		}
-		if !strings.HasPrefix(note, "cpu: ") || strings.Contains(note, "\n") {
-			t.Errorf("Open(%q) note = %q, want one line starting with \"cpu: \"", device, note)
+		wantNote, wantName := "cpu: ", "cpu ("
+		if device == "auto" && gpuErr == nil {
+			wantNote, wantName = "cuda:0: ", "cuda:0 ("
 		}
-		if !strings.HasPrefix(backend.Name(), "cpu (") {
-			t.Errorf("Open(%q).Name() = %q, want it to start with \"cpu (\"", device, backend.Name())
+		if !strings.HasPrefix(note, wantNote) || strings.Contains(note, "\n") {
+			t.Errorf("Open(%q) note = %q, want one line starting with %q", device, note, wantNote)
+		}
+		if !strings.HasPrefix(backend.Name(), wantName) {
+			t.Errorf("Open(%q).Name() = %q, want it to start with %q", device, backend.Name(),
+				wantName)
 		}
 		backend.Close()
 	}
 	for _, device := range []string{"cuda", "cuda:0", "cuda:12"} {
-		_, _, err := Open(device)
-		if err == nil || !strings.Contains(err.Error(), "not built yet") ||
+		backend, _, err := Open(device, "fp32")
+		if err == nil {
+			// Only a machine with a GPU (and, for cuda:12, thirteen of them) gets here.
+			backend.Close()
+			continue
+		}
+		if !strings.Contains(err.Error(), `"`+device+`"`) ||
 			!strings.Contains(err.Error(), "--device cpu") {
-			t.Errorf("Open(%q) error = %v, want one saying CUDA is not built and to use --device cpu",
+			t.Errorf("Open(%q) error = %v, want one naming the device and suggesting --device cpu",
 				device, err)
 		}
 	}
 	for _, device := range []string{"", "gpu", "CPU", "cuda:", "cuda:x", "cuda:-1"} {
-		_, _, err := Open(device)
+		_, _, err := Open(device, "fp32")
 		if err == nil || !strings.Contains(err.Error(), `"`+device+`"`) ||
 			!strings.Contains(err.Error(), "auto, cpu, cuda or cuda:N") {
 			t.Errorf("Open(%q) error = %v, want one naming the value and the accepted ones",

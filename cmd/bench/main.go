@@ -2,7 +2,8 @@
 // stack → linear head → softmax cross-entropy, Adam and global-norm clipping at 5, the same
 // model and update that PyTorch's nn.LSTM anchor trains, so the two can be run side by side.
 //
-//	bench [--shapes 128x1x32x64,512x2x64x100] [--steps N] [--warmup N] [--gemm auto|blas|gonum]
+//	bench [--shapes 128x1x32x64,512x2x64x100] [--steps N] [--warmup N] [--device cpu|cuda[:N]]
+//	      [--precision fp32|tf32|bf16] [--gemm auto|blas|gonum] [--threads N]
 //
 // A shape is HxLxBxT: hidden units, layers, batch and sequence length; the embedding width
 // equals H and the vocabulary has 65 symbols, as in the anchor.
@@ -42,6 +43,8 @@ func main() {
 	steps := flag.Int("steps", 20, "timed training steps per shape")
 	warmup := flag.Int("warmup", 3, "untimed steps before timing")
 	vocab := flag.Int("vocab", 65, "vocabulary size")
+	device := flag.String("device", "cpu", "backend: cpu, cuda, cuda:N or auto")
+	precision := flag.String("precision", "fp32", "CUDA matrix products: fp32, tf32 or bf16")
 	gemm := flag.String("gemm", "auto", "CPU GEMM path: auto (system BLAS when found), blas or gonum")
 	threads := flag.Int("threads", 0, "CPU threads; 0 uses every core")
 	flag.Parse()
@@ -54,7 +57,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(2)
 	}
-	be, err := engine.NewCPU(engine.CPUOptions{Threads: *threads, GEMM: *gemm})
+	var be engine.Backend
+	note := "cpu"
+	if *device == "cpu" {
+		be, err = engine.NewCPU(engine.CPUOptions{Threads: *threads, GEMM: *gemm})
+	} else {
+		be, note, err = engine.Open(*device, *precision)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -62,6 +71,7 @@ func main() {
 	defer be.Close()
 
 	fmt.Printf("backend %s, GOMAXPROCS %d, %s\n", be.Name(), runtime.GOMAXPROCS(0), time.Now().UTC().Format("2006-01-02"))
+	fmt.Printf("device %s\n", note)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "H\tL\tB\tT\ttrain tokens/s\tms/step\tinfer tokens/s\t")
 	for _, sh := range list {

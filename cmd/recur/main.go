@@ -4,6 +4,7 @@
 //	recur sample --checkpoint DIR [flags]   generate text from a checkpoint
 //	recur eval   --checkpoint DIR --data PATH [--json]   score a text
 //	recur plot   --metrics FILE --out PNG   plot a loss curve from a metrics file
+//	recur device [--device D]               print the backend a --device value picks
 //
 // Run "recur COMMAND -h" for the flags of a command.
 package main
@@ -23,6 +24,7 @@ Usage:
   recur sample --checkpoint DIR [flags]                 generate text
   recur eval   --checkpoint DIR --data PATH [--json]    score a text
   recur plot   --metrics FILE --out PNG                 plot a loss curve
+  recur device [--device auto|cpu|cuda:N]               show the GPU, driver and libraries found
 
 Run "recur COMMAND -h" for a command's flags.
 `
@@ -42,6 +44,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"sample": runSample,
 		"eval":   runEval,
 		"plot":   runPlot,
+		"device": runDevice,
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {

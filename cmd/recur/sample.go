@@ -13,7 +13,7 @@ import (
 )
 
 // loadModel opens a backend and loads a checkpoint's weights onto it.
-func loadModel(dir, device string) (*lstm.Model, error) {
+func loadModel(dir, device, precision string) (*lstm.Model, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("missing --checkpoint: name a directory written by recur train")
 	}
@@ -21,7 +21,7 @@ func loadModel(dir, device string) (*lstm.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	be, _, err := engine.Open(device)
+	be, _, err := engine.Open(device, precision)
 	if err != nil {
 		return nil, err
 	}
@@ -36,8 +36,8 @@ func loadModel(dir, device string) (*lstm.Model, error) {
 
 func runSample(args []string, stdout, stderr io.Writer) error {
 	var (
-		dir, device string
-		opt         lstm.SampleOptions
+		dir, device, precision string
+		opt                    lstm.SampleOptions
 	)
 	fs := flag.NewFlagSet("recur sample", flag.ContinueOnError)
 	fs.StringVar(&dir, "checkpoint", "", "checkpoint directory written by recur train")
@@ -46,14 +46,15 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&opt.Temperature, "temperature", 0.8, "sampling temperature; 0 always picks the most likely character")
 	fs.IntVar(&opt.TopK, "top-k", 0, "sample among the K most likely characters; 0 keeps all")
 	fs.Uint64Var(&opt.Seed, "seed", 1, "random seed")
-	fs.StringVar(&device, "device", "auto", "backend: auto or cpu")
+	fs.StringVar(&device, "device", "auto", "backend: auto (CUDA GPU 0 when one is found, else the CPU), cpu, cuda or cuda:N")
+	fs.StringVar(&precision, "precision", "fp32", "CUDA matrix products: fp32, tf32 or bf16")
 	if _, err := parseFlags(fs, args, stdout, stderr); err != nil {
 		return err
 	}
 	if err := opt.Validate(); err != nil {
 		return err
 	}
-	m, err := loadModel(dir, device)
+	m, err := loadModel(dir, device, precision)
 	if err != nil {
 		return err
 	}
@@ -67,22 +68,23 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 
 func runEval(args []string, stdout, stderr io.Writer) error {
 	var (
-		dir, data, filter, device string
-		asJSON                    bool
+		dir, data, filter, device, precision string
+		asJSON                               bool
 	)
 	fs := flag.NewFlagSet("recur eval", flag.ContinueOnError)
 	fs.StringVar(&dir, "checkpoint", "", "checkpoint directory written by recur train")
 	fs.StringVar(&data, "data", "", "text to score: a UTF-8 file or a directory tree")
 	fs.StringVar(&filter, "filter", "", "with a directory, read only files whose name matches this glob")
 	fs.BoolVar(&asJSON, "json", false, `print {"loss": ..., "bpc": ..., "chars": N} instead of a sentence`)
-	fs.StringVar(&device, "device", "auto", "backend: auto or cpu")
+	fs.StringVar(&device, "device", "auto", "backend: auto (CUDA GPU 0 when one is found, else the CPU), cpu, cuda or cuda:N")
+	fs.StringVar(&precision, "precision", "fp32", "CUDA matrix products: fp32, tf32 or bf16")
 	if _, err := parseFlags(fs, args, stdout, stderr); err != nil {
 		return err
 	}
 	if data == "" {
 		return fmt.Errorf("missing --data: name the text to score")
 	}
-	m, err := loadModel(dir, device)
+	m, err := loadModel(dir, device, precision)
 	if err != nil {
 		return err
 	}

@@ -21,10 +21,11 @@ import (
 // trainFlags are the flags of "recur train".
 type trainFlags struct {
 	lstm.TrainConfig
-	arch   lstm.Config
-	device string
-	out    string
-	resume string
+	arch      lstm.Config
+	device    string
+	precision string
+	out       string
+	resume    string
 }
 
 func newTrainFlagSet(f *trainFlags) *flag.FlagSet {
@@ -48,7 +49,8 @@ func newTrainFlagSet(f *trainFlags) *flag.FlagSet {
 	fs.Float64Var(&f.LR, "lr", 2e-3, "learning rate")
 	fs.StringVar(&f.Optim, "optim", lstm.OptimAdam, "optimizer: adam, sgd (momentum 0.9) or rmsprop")
 	fs.Float64Var(&f.Clip, "clip", 5, "max global gradient norm; 0 disables clipping")
-	fs.StringVar(&f.device, "device", "auto", "backend: auto or cpu")
+	fs.StringVar(&f.device, "device", "auto", "backend: auto (CUDA GPU 0 when one is found, else the CPU), cpu, cuda or cuda:N")
+	fs.StringVar(&f.precision, "precision", "fp32", "CUDA matrix products: fp32, tf32 or bf16 (both with float32 accumulation)")
 	fs.Uint64Var(&f.Seed, "seed", 1, "seed of the initialisation and of dropout")
 	fs.StringVar(&f.out, "out", "", "checkpoint directory, replaced at each evaluation and at the end (default: checkpoint, or the --resume directory)")
 	fs.StringVar(&f.resume, "resume", "", "checkpoint directory to continue from")
@@ -129,7 +131,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	be, picked, err := engine.Open(f.device)
+	be, picked, err := engine.Open(f.device, f.precision)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The GPU check: runs recur's CUDA conformance suite at fp32, tf32 and bf16, a short
+# tinyshakespeare training run on the GPU beside the same run on the CPU, and the bench beside
+# PyTorch's nn.LSTM, with fixed step counts, and writes a report into the folder named by the
+# first argument. make gpu-check copies this script, the test binaries, the tools and the data
+# into bin/, which is all a machine with an NVIDIA GPU and no Go toolchain needs.
+#   bin/gpu-check.sh OUTDIR
+set -uo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+out="${1:?usage: gpu-check.sh OUTDIR}"
+mkdir -p "$out"
+report="$out/report.md"
+status=0
+
+log() { printf '%s\n' "$*" | tee -a "$report"; }
+section() { log ""; log "## $*"; log ""; }
+# run NAME TIMEOUT CMD...: runs a step with a time limit, keeps its output in OUTDIR/NAME.log
+# and records pass or fail in the report.
+run() {
+	local name="$1" limit="$2"
+	shift 2
+	local start=$SECONDS
+	if timeout "$limit" "$@" >"$out/$name.log" 2>&1; then
+		log "- $name: passed in $((SECONDS - start)) s"
+	else
+		log "- $name: FAILED (exit $?) after $((SECONDS - start)) s, see $name.log"
+		status=1
+	fi
+}
+
+: >"$report"
+log "# recur GPU check, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+section "Machine"
+{ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 || echo "nvidia-smi not found"; } | tee -a "$report"
+"$here/recur" device --device cuda 2>&1 | tee -a "$report"
+
+section "Conformance on CUDA (fp32, tf32, bf16)"
+# RECUR_REQUIRE_CUDA turns a missing GPU, driver or cuBLAS into a failure instead of a skip.
+export RECUR_REQUIRE_CUDA=1
+run "conformance" 180 "$here/enginetest.test" -test.run 'TestCUDA' -test.v -test.count=1
+grep -E '^(=== RUN|--- |\s+--- )|largest share|share of' "$out/conformance.log" | head -80 >>"$report"
+run "engine-cuda" 60 "$here/engine.test" -test.run 'CUDA|Open' -test.v -test.count=1
+run "cuda-binding" 60 "$here/cuda.test" -test.v -test.count=1
+
+section "tinyshakespeare, 200 steps, CPU and GPU"
+train=(train --data "$here/tinyshakespeare.txt" --layers 2 --hidden 256 --embed 64 --seq 64
+	--batch 32 --steps 200 --eval-every 100 --log-every 20 --seed 1)
+run "train-cuda" 120 "$here/recur" "${train[@]}" --device cuda --out "$out/ck-cuda" --metrics "$out/train-cuda.jsonl"
+run "train-cpu" 240 "$here/recur" "${train[@]}" --device cpu --out "$out/ck-cpu" --metrics "$out/train-cpu.jsonl"
+run "compare-curves" 10 python3 "$here/compare_curves.py" --max-diff 0.05 "$out/train-cpu.jsonl" "$out/train-cuda.jsonl"
+cat "$out/compare-curves.log" >>"$report"
+rm -rf "$out/ck-cuda" "$out/ck-cpu"
+
+section "Bench beside PyTorch"
+shapes=128x1x32x64,256x2x32x64,512x2x64x100,1024x1x64x100,512x2x8x100,512x2x256x100
+for precision in fp32 tf32 bf16; do
+	run "bench-$precision" 120 "$here/bench" --device cuda --precision "$precision" --shapes "$shapes" --steps 20
+	cat "$out/bench-$precision.log" >>"$report"
+done
+if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
+	for shape in "128 1 32" "256 2 32" "512 2 64" "1024 1 64" "512 2 8" "512 2 256"; do
+		set -- $shape
+		seq=100
+		[ "$1" -le 256 ] && seq=64
+		for precision in fp32 tf32 bf16; do
+			python3 "$here/torch_lstm_bench.py" --device cuda --precision "$precision" --hidden "$1" \
+				--layers "$2" --batch "$3" --seq "$seq" --target 3 2>&1 | grep RESULT | tee -a "$report"
+		done
+	done
+else
+	log "- PyTorch with CUDA not found: no PyTorch figures"
+fi
+
+section "Result"
+if [ "$status" -eq 0 ]; then log "every step passed"; else log "some steps FAILED"; fi
+exit "$status"
