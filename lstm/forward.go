@@ -118,10 +118,11 @@ type Dropout struct {
 
 // Forward runs the model over one chunk: ids and targets are time-major [T][B] (index t·B+b);
 // a target of −1 is not scored. It starts from the workspace's carried state, leaves the
-// final state in slot T (CarryState moves it), and returns the sum of the losses in nats and
-// the number of scored targets. With targets nil it computes the logits only. The workspace
-// keeps ids for Backward, so the caller must not change them in between.
-func (m *Model) Forward(w *Workspace, ids, targets []int32, drop Dropout) (lossSum float64, count int) {
+// final state in slot T (CarryState moves it), and returns the number of scored targets;
+// LossSum reads their losses back. With targets nil it computes the logits only. The
+// workspace keeps ids for Backward, so the caller must not change them in between. Forward
+// only queues work on the backend: it never waits for a device.
+func (m *Model) Forward(w *Workspace, ids, targets []int32, drop Dropout) (count int) {
 	be, cfg := m.Backend, m.Cfg
 	H, E, V, G, L := cfg.Hidden, cfg.Embed, len(cfg.Vocab), cfg.gatesPerUnit(), cfg.Layers
 	B, T := w.B, w.T
@@ -164,7 +165,7 @@ func (m *Model) Forward(w *Workspace, ids, targets []int32, drop Dropout) (lossS
 	be.Gemm(false, true, TB, V, H, 1, x, m.p.headW, 0, w.logits)
 	be.AddBias(w.logits, m.p.headB, TB, V)
 	if targets == nil {
-		return 0, 0
+		return 0
 	}
 
 	for _, t := range targets {
@@ -181,11 +182,18 @@ func (m *Model) Forward(w *Workspace, ids, targets []int32, drop Dropout) (lossS
 		}
 	}
 	be.SoftmaxCrossEntropy(w.logits, targets, w.losses, dlogits, TB, V, scale)
-	be.Download(w.hostLosses, w.losses)
+	return count
+}
+
+// LossSum returns the sum in nats of the losses of the last Forward with targets. It reads
+// them from the backend, so on a device it waits for the queued work.
+func (m *Model) LossSum(w *Workspace) float64 {
+	m.Backend.Download(w.hostLosses, w.losses)
+	var sum float64
 	for _, v := range w.hostLosses {
-		lossSum += float64(v)
+		sum += float64(v)
 	}
-	return lossSum, count
+	return sum
 }
 
 // PrepareBackward allocates the backward buffers, so that the next Forward also writes the

@@ -122,9 +122,12 @@ func (tr *Trainer) TrainStep() (StepResult, error) {
 	be.Fill(m.Grads, 0)
 	drop := Dropout{P: float32(tr.Config.Dropout), Seed: tr.Config.Seed}
 	drop.Offset = uint64(tr.Opt.Step) * uint64(m.Cfg.Layers*tr.ws.T*tr.ws.B*m.Cfg.Hidden)
-	sum, count := m.Forward(tr.ws, tr.in, tr.tg, drop)
+	count := m.Forward(tr.ws, tr.in, tr.tg, drop)
 	m.Backward(tr.ws)
 	be.ClipGradNorm(m.Grads, float32(tr.Config.Clip), tr.norm)
+	// The step's only reads from the backend: its loss and gradient norm, after all its work
+	// is queued.
+	sum := m.LossSum(tr.ws)
 	be.Download(tr.normHost, tr.norm)
 	if err := be.Sync(); err != nil {
 		return res, err
@@ -164,9 +167,8 @@ func Evaluate(m *Model, ids []int32, B, T int) (loss float64, count int) {
 	ws := m.NewWorkspace(B, T)
 	var sum float64
 	for i := range inputs {
-		s, c := m.Forward(ws, inputs[i], targets[i], Dropout{})
-		sum += s
-		count += c
+		count += m.Forward(ws, inputs[i], targets[i], Dropout{})
+		sum += m.LossSum(ws)
 		m.CarryState(ws)
 	}
 	return sum / float64(max(count, 1)), count

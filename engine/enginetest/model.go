@@ -181,8 +181,9 @@ func (r *modelRun) chunk(label string, ids, targets []int32, drop lstm.Dropout,
 	prefix := r.name + " " + label + ":"
 
 	e.be.Fill(r.m.Grads, 0)
-	lossSum, count := r.m.Forward(r.ws, ids, targets, drop)
+	count := r.m.Forward(r.ws, ids, targets, drop)
 	r.m.Backward(r.ws)
+	lossSum := r.m.LossSum(r.ws)
 	r.m.CarryState(r.ws)
 
 	loss, logits, final, cache := cpuref.Forward(r.refCfg, r.params, ints(ids), ints(targets),
