@@ -210,12 +210,7 @@ type rnnForwardTask struct {
 }
 
 func (t *rnnForwardTask) run(lo, hi int) {
-	pre := t.pre[lo:hi]
-	h := t.h[lo:hi]
-	h = h[:len(pre)]
-	for i, v := range pre {
-		h[i] = tanhf(v)
-	}
+	tanhSlice(t.h[lo:hi], t.pre[lo:hi])
 }
 
 // RNNBackward writes dpre = (dhOut + dhRec)·(1 − h²). dhRec may be nil.

@@ -49,12 +49,17 @@ func (t *lstmForwardTask) run(lo, hi int) {
 		cPrev := t.cPrev[b*H+j0 : b*H+j1][:n]
 		c := t.c[b*H+j0 : b*H+j1][:n]
 		h := t.h[b*H+j0 : b*H+j1][:n]
+		// Whole gate rows at a time, so the inlined activation loops make no calls.
+		sigmoidSlice(gi)
+		sigmoidSlice(gf)
+		tanhSlice(gg, gg)
+		sigmoidSlice(gO)
 		for j := range gi {
-			i, f, g, o := sigmoidf(gi[j]), sigmoidf(gf[j]), tanhf(gg[j]), sigmoidf(gO[j])
-			gi[j], gf[j], gg[j], gO[j] = i, f, g, o
-			cj := f*cPrev[j] + i*g
-			c[j] = cj
-			h[j] = o * tanhf(cj)
+			c[j] = gf[j]*cPrev[j] + gi[j]*gg[j]
+		}
+		tanhSlice(h, c)
+		for j := range h {
+			h[j] *= gO[j]
 		}
 		pos += n
 	}
@@ -112,13 +117,19 @@ func (t *lstmBackwardTask) run(lo, hi int) {
 		if t.dhRec != nil {
 			dhRec = t.dhRec[s0:s1][:n]
 		}
+		// tanh(c) in blocks on the stack, so the inlined loop of tanhSlice computes it and
+		// dgates may still share memory with gates.
+		var tanhC [256]float32
 		for j := range gi {
+			if j%len(tanhC) == 0 {
+				tanhSlice(tanhC[:min(len(tanhC), n-j)], c[j:min(j+len(tanhC), n)])
+			}
 			i, f, g, o := gi[j], gf[j], gg[j], gO[j]
 			dh := dhOut[j]
 			if dhRec != nil {
 				dh += dhRec[j]
 			}
-			tc := tanhf(c[j])
+			tc := tanhC[j%len(tanhC)]
 			// dL/dc at this step: the gradient from step t+1 plus the path through h.
 			dct := dc[j] + dh*o*(1-tc*tc)
 			di[j] = dct * g * i * (1 - i)

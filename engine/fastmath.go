@@ -72,3 +72,28 @@ func tanhf(x float32) float32 {
 	t := 1 - 2/(exp64(clampExp(2*ax))+1)
 	return float32(math.Copysign(t, float64(x)))
 }
+
+// sigmoidSlice replaces every x[i] with sigmoidf(x[i]). Its loop inlines the exponential,
+// which sigmoidf, called once per element, cannot: the call costs about as much as the math.
+func sigmoidSlice(x []float32) {
+	for i, v := range x {
+		x[i] = float32(1 / (1 + exp64(clampExp(-float64(v)))))
+	}
+}
+
+// tanhSlice sets dst[i] = tanhf(src[i]) with the exponential inlined; dst may be src.
+func tanhSlice(dst, src []float32) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		x := float64(v)
+		ax := math.Abs(x)
+		var t float64
+		if ax < 1.0/32 {
+			x2 := ax * ax
+			t = ax * (1 + x2*(-1.0/3+x2*(2.0/15+x2*(-17.0/315))))
+		} else {
+			t = 1 - 2/(exp64(clampExp(2*ax))+1)
+		}
+		dst[i] = float32(math.Copysign(t, x))
+	}
+}

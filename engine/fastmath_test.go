@@ -80,3 +80,23 @@ func TestFastMathSpecialValues(t *testing.T) {
 		}
 	}
 }
+
+func TestActivationSlicesMatchScalar(t *testing.T) {
+	x := make([]float32, 0, 4096)
+	for i := -2048; i < 2048; i++ {
+		x = append(x, float32(i)*0.011+float32(i%7)*1e-4)
+	}
+	x = append(x, 0, float32(math.Inf(1)), float32(math.Inf(-1)), 1e-30, -1e-30, 200, -200)
+	sig := append([]float32(nil), x...)
+	sigmoidSlice(sig)
+	th := make([]float32, len(x))
+	tanhSlice(th, x)
+	for i, v := range x {
+		if want := sigmoidf(v); sig[i] != want {
+			t.Errorf("sigmoidSlice at x = %v: %v, want sigmoidf's %v", v, sig[i], want)
+		}
+		if want := tanhf(v); th[i] != want {
+			t.Errorf("tanhSlice at x = %v: %v, want tanhf's %v", v, th[i], want)
+		}
+	}
+}
