@@ -176,8 +176,8 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 }
 
 // mergeResume takes the architecture and training settings from a checkpoint. A flag that
-// was set and conflicts with the checkpoint's architecture or data layout is an error; the
-// step count, learning rate, clipping and logging flags may change.
+// was set and conflicts with the checkpoint's architecture or data layout is an error. Other
+// flags, such as the step count, learning rate, clipping and logging, may change.
 func mergeResume(f *trainFlags, set map[string]bool, ck *lstm.Checkpoint) error {
 	type conflict struct {
 		flag      string
