@@ -11,7 +11,7 @@ endif
 DEMO_OUT  ?= out/demo
 DEMO_STEPS ?= 1000
 
-.PHONY: build test demo bench fmt vet gpu-check clean
+.PHONY: build test demo bench bench-gorgonia fmt vet gpu-check clean
 
 build:
 	$(GO) build -o bin/recur ./cmd/recur
@@ -36,12 +36,17 @@ demo: build
 		--out $(DEMO_OUT) --metrics $(DEMO_OUT).metrics.jsonl
 	bin/recur sample --checkpoint $(DEMO_OUT) --prime '$(PRIME)' --length 800 --temperature 0.7
 
+# Runs the standard shapes on the CPU beside PyTorch (python3-torch) in the same run.
 bench: build
-	bin/bench
+	bin/bench --standard --compare pytorch
+
+# The gorgonia comparison is its own module, so recur's binaries do not carry gorgonia.
+bench-gorgonia:
+	cd cmd/bench/gorgonia && $(GO) build -o ../../../bin/bench-gorgonia .
 
 # Builds everything the GPU check runs into bin/, which is then the whole check: a machine with
-# an NVIDIA GPU and no Go toolchain runs bin/gpu-check.sh OUTDIR. The data and the PyTorch
-# anchor are copied from the shared folder beside the repository.
+# an NVIDIA GPU and no Go toolchain runs bin/gpu-check.sh OUTDIR. The tinyshakespeare text is
+# copied from the shared folder beside the repository.
 SHARED   ?= ../shared
 GPU_LDFLAGS = -ldflags='-s -w'
 gpu-check:
@@ -52,8 +57,8 @@ gpu-check:
 	$(GO) test -c $(GPU_LDFLAGS) -o bin/enginetest.test ./engine/enginetest
 	$(GO) test -c $(GPU_LDFLAGS) -o bin/engine.test ./engine
 	$(GO) test -c $(GPU_LDFLAGS) -o bin/cuda.test ./cuda
-	cp scripts/gpu-check.sh scripts/compare_curves.py bin/
-	cp $(SHARED)/data/tinyshakespeare.txt $(SHARED)/anchors/torch_lstm_bench.py bin/
+	cp scripts/gpu-check.sh scripts/compare_curves.py scripts/torch_bench.py bin/
+	cp $(SHARED)/data/tinyshakespeare.txt bin/
 	@du -sh bin
 
 fmt:

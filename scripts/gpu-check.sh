@@ -52,24 +52,14 @@ cat "$out/compare-curves.log" >>"$report"
 rm -rf "$out/ck-cuda" "$out/ck-cpu"
 
 section "Bench beside PyTorch"
-shapes=128x1x32x64,256x2x32x64,512x2x64x100,1024x1x64x100,512x2x8x100,512x2x256x100
+# bench runs recur and PyTorch's nn.LSTM one after the other on each standard shape, in this
+# run, and prints the ratio; PyTorch is skipped with a message where it lacks CUDA.
 for precision in fp32 tf32 bf16; do
-	run "bench-$precision" 120 "$here/bench" --device cuda --precision "$precision" --shapes "$shapes" --steps 20
+	run "bench-$precision" 150 "$here/bench" --standard --backends cuda --precision "$precision" \
+		--steps 20 --warmup 3 --compare pytorch --torch-script "$here/torch_bench.py" \
+		--compare-timeout 60s --json "$out/bench-$precision.json"
 	cat "$out/bench-$precision.log" >>"$report"
 done
-if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
-	for shape in "128 1 32" "256 2 32" "512 2 64" "1024 1 64" "512 2 8" "512 2 256"; do
-		set -- $shape
-		seq=100
-		[ "$1" -le 256 ] && seq=64
-		for precision in fp32 tf32 bf16; do
-			python3 "$here/torch_lstm_bench.py" --device cuda --precision "$precision" --hidden "$1" \
-				--layers "$2" --batch "$3" --seq "$seq" --target 3 2>&1 | grep RESULT | tee -a "$report"
-		done
-	done
-else
-	log "- PyTorch with CUDA not found: no PyTorch figures"
-fi
 
 section "Result"
 if [ "$status" -eq 0 ]; then log "every step passed"; else log "some steps FAILED"; fi

@@ -1,141 +1,287 @@
-// Command bench measures recur's training throughput on synthetic tokens: embedding → LSTM
-// stack → linear head → softmax cross-entropy, Adam and global-norm clipping at 5, the same
-// model and update that PyTorch's nn.LSTM anchor trains, so the two can be run side by side.
+// Command bench measures recur's training and inference throughput on synthetic tokens. The
+// model is embedding → LSTM (or tanh RNN) stack → linear head → softmax cross-entropy, trained
+// by Adam (lr 2e-3) with global-norm clipping at 5 and truncated BPTT. scripts/torch_bench.py
+// trains the same model with PyTorch's nn.LSTM, so the two can be run side by side.
 //
-//	bench [--shapes 128x1x32x64,512x2x64x100] [--steps N] [--warmup N] [--device cpu|cuda[:N]]
-//	      [--precision fp32|tf32|bf16] [--gemm auto|blas|gonum] [--threads N]
-//
-// A shape is HxLxBxT: hidden units, layers, batch and sequence length; the embedding width
-// equals H and the vocabulary has 65 symbols, as in the anchor.
+// For each shape and each backend it reports tokens/s, ms/step, peak memory and the share of
+// the backend's own GEMM peak that the model's matrix products reach. See bench --help.
 package main
 
 import (
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
-	"math"
-	"math/rand/v2"
+	"io"
 	"os"
 	"runtime"
 	"strings"
-	"text/tabwriter"
 	"time"
-
-	"github.com/recur-ml/recur/engine"
-	"github.com/recur-ml/recur/lstm"
 )
 
-type shape struct{ H, L, B, T int }
-
-func parseShapes(s string) ([]shape, error) {
-	var out []shape
-	for _, part := range strings.Split(s, ",") {
-		var sh shape
-		if _, err := fmt.Sscanf(part, "%dx%dx%dx%d", &sh.H, &sh.L, &sh.B, &sh.T); err != nil || sh.H < 1 || sh.L < 1 || sh.B < 1 || sh.T < 1 {
-			return nil, fmt.Errorf("invalid shape %q: write HxLxBxT with positive integers, such as 512x2x64x100", part)
-		}
-		out = append(out, sh)
-	}
-	return out, nil
+// config holds the parsed command line.
+type config struct {
+	shapes         []shape
+	backends       []string
+	compare        []string
+	opts           runOptions
+	cpurefSteps    int
+	cpurefWarmup   int
+	denormal       bool
+	jsonPath       string
+	torchScript    string
+	torchBLAS      int
+	gorgoniaBinary string
+	compareTimeout time.Duration
 }
 
 func main() {
-	shapes := flag.String("shapes", "128x1x32x64,512x2x64x100", "comma-separated HxLxBxT shapes")
-	steps := flag.Int("steps", 20, "timed training steps per shape")
-	warmup := flag.Int("warmup", 3, "untimed steps before timing")
-	vocab := flag.Int("vocab", 65, "vocabulary size")
-	device := flag.String("device", "cpu", "backend: cpu, cuda, cuda:N or auto")
-	precision := flag.String("precision", "fp32", "CUDA matrix products: fp32, tf32 or bf16")
-	gemm := flag.String("gemm", "auto", "CPU GEMM path: auto (system BLAS when found), blas or gonum")
-	threads := flag.Int("threads", 0, "CPU threads; 0 uses every core")
-	flag.Parse()
-
-	list, err := parseShapes(*shapes)
-	if err == nil && (*steps < 1 || *warmup < 0 || *vocab < 2) {
-		err = fmt.Errorf("invalid --steps %d, --warmup %d or --vocab %d: use steps ≥ 1, warmup ≥ 0, vocab ≥ 2", *steps, *warmup, *vocab)
+	cfg, err := parseFlags(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(2)
 	}
-	var be engine.Backend
-	note := "cpu"
-	if *device == "cpu" {
-		be, err = engine.NewCPU(engine.CPUOptions{Threads: *threads, GEMM: *gemm})
-	} else {
-		be, note, err = engine.Open(*device, *precision)
-	}
+	rep, err := run(cfg, os.Stdout, os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
-	defer be.Close()
-
-	fmt.Printf("backend %s, GOMAXPROCS %d, %s\n", be.Name(), runtime.GOMAXPROCS(0), time.Now().UTC().Format("2006-01-02"))
-	fmt.Printf("device %s\n", note)
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "H\tL\tB\tT\ttrain tokens/s\tms/step\tinfer tokens/s\t")
-	for _, sh := range list {
-		train, infer, err := measure(be, sh, *vocab, *steps, *warmup)
-		if err != nil {
+	if cfg.jsonPath != "" {
+		if err := writeJSON(cfg.jsonPath, rep); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
 		}
-		tokens := float64(sh.B * sh.T)
-		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%.0f\t%.1f\t%.0f\t\n", sh.H, sh.L, sh.B, sh.T,
-			tokens/train.Seconds(), train.Seconds()*1e3, tokens/infer.Seconds())
-		tw.Flush()
 	}
 }
 
-// measure returns the mean time of one training step and of one forward-only pass.
-func measure(be engine.Backend, sh shape, V, steps, warmup int) (train, infer time.Duration, err error) {
-	cfg := lstm.Config{Model: lstm.CellLSTM, Layers: sh.L, Hidden: sh.H, Embed: sh.H}
-	for i := 0; i < V; i++ {
-		cfg.Vocab = append(cfg.Vocab, string(rune(0x4E00+i)))
-	}
-	m, err := lstm.NewModel(cfg, be)
-	if err != nil {
-		return 0, 0, err
-	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	be.Upload(m.Params, lstm.InitParams(cfg, rng, math.NaN()))
+const usageHeader = `bench trains recur's language model on random tokens and reports its speed.
 
-	// Random tokens, long enough for every step to read a fresh chunk.
-	ids := make([]int32, sh.B*(sh.T*(steps+warmup+1)+1))
-	for i := range ids {
-		ids[i] = int32(rng.IntN(V))
+Usage: bench [flags]
+
+Each shape is trained for --steps timed steps after --warmup untimed ones, then run forward
+only (inference) for as many steps, on each backend of --backends in turn. Every backend run
+uses a fresh backend. Columns: tokens/s (batch·seq per step), ms/step, GFLOP/s of the model's
+matrix products, % peak (that GFLOP/s ÷ the backend's own n×n×n GEMM, measured at start), peak
+host RSS, device memory taken from the driver, and ÷normal for the denormal case.
+
+FLOPs per step, counted analytically (a multiply-add is 2 FLOPs; activations, softmax and Adam
+are left out): forward = 2·B·T·(L·G·H·2H + H·V) with G = 4 for lstm and 1 for rnn, because
+the embedding width equals H; training = 3 × forward (backward computes an input and a weight
+gradient per forward product).
+
+Flags:
+`
+
+func parseFlags(args []string, errOut io.Writer) (config, error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(errOut)
+	shapes := fs.String("shapes", "128x1x32x64,512x2x64x100", "comma-separated shapes `HxLxBxT` or HxLxBxTxV: hidden units (also the embedding width), layers, batch, sequence length and, optionally, vocabulary size")
+	standard := fs.Bool("standard", false, "run the standard shapes instead of --shapes: 128x1x32x64, 256x2x32x64, 512x2x64x100, 1024x1x64x100, and with a cuda backend also 512x2x8x100 and 512x2x256x100")
+	vocab := fs.Int("vocab", 65, "vocabulary size of shapes that give none")
+	model := fs.String("model", "lstm", "recurrent cell: lstm or rnn (tanh)")
+	backendList := fs.String("backends", "cpu", "comma-separated backends: cpuref (float64 reference, slow), cpu, cuda or cuda:N")
+	precision := fs.String("precision", "fp32", "CUDA matrix products: fp32, tf32 or bf16 (cpu computes in fp32, cpuref in fp64)")
+	steps := fs.Int("steps", 20, "timed training steps, and timed inference passes, per shape")
+	warmup := fs.Int("warmup", 3, "untimed steps before timing")
+	cpurefSteps := fs.Int("cpuref-steps", 2, "timed steps on cpuref, whose plain float64 loops are about 100 times slower")
+	cpurefWarmup := fs.Int("cpuref-warmup", 1, "untimed steps on cpuref")
+	threads := fs.Int("threads", 0, "cpu backend threads; 0 uses one per CPU")
+	gemm := fs.String("gemm", "auto", "cpu backend GEMM: auto (system OpenBLAS when found), blas or gonum")
+	seed := fs.Uint64("seed", 1, "seed of the initial weights and the random tokens")
+	peakSize := fs.Int("peak-size", 1024, "n of the n×n×n GEMM that measures each backend's peak GFLOP/s (cpuref uses at most 512)")
+	denormal := fs.Bool("denormal", false, "also run each shape with weights, and so activations, in the float32 denormal range (not on cpuref, which is float64)")
+	compare := fs.String("compare", "", "comma-separated libraries to measure after recur on each shape: pytorch (scripts/torch_bench.py; cpu and cuda backends) and gorgonia (cpu backend only)")
+	torchScript := fs.String("torch-script", "scripts/torch_bench.py", "the PyTorch benchmark script, run by $RECUR_PYTHON or /usr/bin/python3")
+	torchBLAS := fs.Int("torch-blas-threads", 2, "OPENBLAS_NUM_THREADS for PyTorch on the CPU, which runs with one torch thread")
+	gorgoniaBinary := fs.String("gorgonia-bin", "bin/bench-gorgonia", "the gorgonia benchmark program; build it with: cd cmd/bench/gorgonia && go build -o ../../../bin/bench-gorgonia .")
+	compareTimeout := fs.Duration("compare-timeout", 10*time.Minute, "time limit of one run of a compared library")
+	jsonPath := fs.String("json", "", "also write the results as JSON to `FILE` (keys below)")
+	fs.Usage = func() {
+		fmt.Fprint(errOut, usageHeader)
+		fs.PrintDefaults()
+		fmt.Fprintln(errOut)
+		fmt.Fprintln(errOut, jsonKeysHelp)
 	}
-	tc := lstm.TrainConfig{Seq: sh.T, Batch: sh.B, Steps: steps + warmup, LR: 2e-3, Optim: lstm.OptimAdam, Clip: 5, Seed: 1}
-	tr, err := lstm.NewTrainer(m, tc, ids)
-	if err != nil {
-		return 0, 0, err
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
 	}
-	for i := 0; i < warmup; i++ {
-		if _, err := tr.TrainStep(); err != nil {
-			return 0, 0, err
+	if fs.NArg() > 0 {
+		return config{}, fmt.Errorf("unexpected argument %q: every setting is a flag, see --help", fs.Arg(0))
+	}
+
+	cfg := config{
+		cpurefSteps: *cpurefSteps, cpurefWarmup: *cpurefWarmup, denormal: *denormal,
+		jsonPath: *jsonPath, torchScript: *torchScript, torchBLAS: *torchBLAS,
+		gorgoniaBinary: *gorgoniaBinary, compareTimeout: *compareTimeout,
+		opts: runOptions{Model: *model, Steps: *steps, Warmup: *warmup, Seed: *seed,
+			Threads: *threads, GEMM: *gemm, Precision: *precision, PeakSize: *peakSize},
+	}
+	var err error
+	if cfg.backends, err = parseBackends(*backendList); err != nil {
+		return config{}, err
+	}
+	switch {
+	case *model != "lstm" && *model != "rnn":
+		return config{}, fmt.Errorf("invalid --model %q: use lstm or rnn", *model)
+	case *precision != "fp32" && *precision != "tf32" && *precision != "bf16":
+		return config{}, fmt.Errorf("invalid --precision %q: use fp32, tf32 or bf16", *precision)
+	case *vocab < 2 || *vocab > maxShapeDim:
+		return config{}, fmt.Errorf("invalid --vocab %d: use 2 to %d", *vocab, maxShapeDim)
+	case *steps < 1 || *cpurefSteps < 1:
+		return config{}, fmt.Errorf("invalid --steps %d or --cpuref-steps %d: use 1 or more", *steps, *cpurefSteps)
+	case *warmup < 0 || *cpurefWarmup < 0:
+		return config{}, fmt.Errorf("invalid --warmup %d or --cpuref-warmup %d: use 0 or more", *warmup, *cpurefWarmup)
+	case *threads < 0 || *torchBLAS < 1:
+		return config{}, fmt.Errorf("invalid --threads %d or --torch-blas-threads %d: use 0 or more threads (1 or more for PyTorch's OpenBLAS)", *threads, *torchBLAS)
+	case *peakSize < 1 || *peakSize > 16384:
+		return config{}, fmt.Errorf("invalid --peak-size %d: use 1 to 16384", *peakSize)
+	case *compareTimeout <= 0:
+		return config{}, fmt.Errorf("invalid --compare-timeout %s: use a positive duration such as 10m", *compareTimeout)
+	}
+	if *compare != "" {
+		for _, lib := range strings.Split(*compare, ",") {
+			lib = strings.TrimSpace(lib)
+			if lib != "pytorch" && lib != "gorgonia" {
+				return config{}, fmt.Errorf("invalid --compare %q: use pytorch, gorgonia or both, comma-separated", lib)
+			}
+			cfg.compare = append(cfg.compare, lib)
 		}
 	}
-	start := time.Now()
-	for i := 0; i < steps; i++ {
-		if _, err := tr.TrainStep(); err != nil {
-			return 0, 0, err
+	if *standard {
+		cfg.shapes = standardShapes(*vocab, hasCUDA(cfg.backends))
+	} else if cfg.shapes, err = parseShapes(*shapes, *vocab); err != nil {
+		return config{}, err
+	}
+	return cfg, nil
+}
+
+func hasCUDA(backends []string) bool {
+	for _, b := range backends {
+		if strings.HasPrefix(b, "cuda") {
+			return true
 		}
 	}
-	if err := be.Sync(); err != nil {
-		return 0, 0, err
-	}
-	train = time.Since(start) / time.Duration(steps)
+	return false
+}
 
-	ws := m.NewWorkspace(sh.B, sh.T)
-	in := ids[:sh.B*sh.T]
-	m.Forward(ws, in, nil, lstm.Dropout{})
-	start = time.Now()
-	for i := 0; i < steps; i++ {
-		m.Forward(ws, in, nil, lstm.Dropout{})
+func writeJSON(path string, rep report) error {
+	data, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
 	}
-	if err := be.Sync(); err != nil {
-		return 0, 0, err
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing --json: %w", err)
 	}
-	infer = time.Since(start) / time.Duration(steps)
-	return train, infer, nil
+	return nil
+}
+
+// run measures every shape on every backend and prints the table to out. Notes on skipped
+// comparisons go to errOut.
+func run(cfg config, out, errOut io.Writer) (report, error) {
+	rep := report{
+		Schema:   reportSchema,
+		Date:     time.Now().UTC().Format(time.RFC3339),
+		Machine:  readMachineInfo(),
+		Versions: versions{Go: runtime.Version(), Backends: map[string]string{}},
+		Settings: settings{Model: cfg.opts.Model, Precision: cfg.opts.Precision, Steps: cfg.opts.Steps,
+			Warmup: cfg.opts.Warmup, CPURefSteps: cfg.cpurefSteps, CPURefWarmup: cfg.cpurefWarmup,
+			Threads: cfg.opts.Threads, GEMM: cfg.opts.GEMM, Seed: cfg.opts.Seed, Denormal: cfg.denormal,
+			Compare: strings.Join(cfg.compare, ",")},
+		GemmPeaks: []gemmPeak{},
+		Results:   []result{},
+	}
+
+	peaks := map[string]float64{}
+	for _, b := range cfg.backends {
+		if b == "cpuref" {
+			n := min(cfg.opts.PeakSize, cpurefPeakMax)
+			p := gemmPeak{Backend: b, Precision: "fp64", N: n, GFLOPS: measureCPURefPeak(n)}
+			rep.GemmPeaks = append(rep.GemmPeaks, p)
+			rep.Versions.Backends[b] = "cpuref (float64 loops, one thread)"
+			peaks[b] = p.GFLOPS
+			continue
+		}
+		name, p, gpu, err := describeBackend(b, cfg.opts)
+		if err != nil {
+			return rep, fmt.Errorf("backend %s: %w", b, err)
+		}
+		rep.GemmPeaks = append(rep.GemmPeaks, p)
+		rep.Versions.Backends[b] = name
+		peaks[b] = p.GFLOPS
+		if gpu != nil && rep.GPU == nil {
+			rep.GPU = gpu
+		}
+	}
+
+	runners := prepareComparisons(cfg, errOut)
+	var libs []string
+	for _, lib := range cfg.compare {
+		if _, ok := runners[lib]; ok {
+			libs = append(libs, lib)
+		}
+	}
+	fmt.Fprintf(out, "%s, %d cores (GOMAXPROCS %d), %s, %s\n", rep.Machine.CPUModel, rep.Machine.Cores,
+		rep.Machine.GOMAXPROCS, rep.Versions.Go, rep.Date)
+	for _, p := range rep.GemmPeaks {
+		fmt.Fprintf(out, "%s: %s; GEMM peak %.1f GFLOP/s at n=%d\n", p.Backend, rep.Versions.Backends[p.Backend], p.GFLOPS, p.N)
+	}
+	tab := newTable(out, libs)
+	tab.printHeader()
+
+	for _, sh := range cfg.shapes {
+		for _, b := range cfg.backends {
+			cases := []bool{false}
+			if cfg.denormal && b != "cpuref" {
+				cases = append(cases, true)
+			}
+			var normal result
+			for _, denormal := range cases {
+				r, err := runOne(cfg, b, sh, denormal)
+				if err != nil {
+					return rep, fmt.Errorf("%s on %s: %w", b, sh, err)
+				}
+				if peaks[b] > 0 {
+					r.Train.PeakShare = r.Train.GFLOPS / peaks[b]
+					r.Infer.PeakShare = r.Infer.GFLOPS / peaks[b]
+				}
+				if denormal {
+					r.NormalRatio = r.Train.TokensPerS / normal.Train.TokensPerS
+				} else {
+					normal = r
+					// Each library runs right after recur on the same shape, so that both
+					// see the same machine load.
+					for _, lib := range libs {
+						if c, ok := runners[lib].compareOn(b, sh, cfg.opts, r); ok {
+							r.Comparisons = append(r.Comparisons, c)
+						}
+					}
+				}
+				rep.Results = append(rep.Results, r)
+				tab.printResult(r, libs)
+			}
+		}
+	}
+	printErrors(errOut, rep.Results)
+	return rep, nil
+}
+
+// runOne runs one backend on one shape.
+func runOne(cfg config, backend string, sh shape, denormal bool) (result, error) {
+	r := result{Backend: backend, Model: cfg.opts.Model, Precision: backendPrecision(backend, cfg.opts),
+		Case: "normal", Shape: sh}
+	if denormal {
+		r.Case = "denormal"
+	}
+	if backend == "cpuref" {
+		o := cfg.opts
+		o.Steps, o.Warmup = cfg.cpurefSteps, cfg.cpurefWarmup
+		r.Train, r.Infer, r.Memory = runCPURef(sh, o)
+		return r, nil
+	}
+	var err error
+	r.Train, r.Infer, r.Memory, err = runRecur(backend, sh, cfg.opts, denormal)
+	return r, err
 }
