@@ -30,6 +30,16 @@ run() {
 
 : >"$report"
 log "# recur GPU check, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+
+# Where cuBLAS is not on the loader's path, a pip-installed one (the nvidia-cublas wheel that
+# PyTorch brings) is used through RECUR_CUBLAS.
+if [ -z "${RECUR_CUBLAS:-}" ] && ! ldconfig -p 2>/dev/null | grep -q 'libcublas\.so'; then
+	found="$(find / -xdev \( -name 'libcublas.so.1[1-3]' -o -name 'libcublas.so' \) 2>/dev/null | head -n 1)"
+	if [ -n "$found" ]; then
+		export RECUR_CUBLAS="$found"
+		log "cuBLAS is not on the loader's path; using RECUR_CUBLAS=$found"
+	fi
+fi
 section "Machine"
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 || echo "nvidia-smi not found"; } | tee -a "$report"
 "$here/recur" device --device cuda 2>&1 | tee -a "$report"
