@@ -5,6 +5,7 @@
 //	recur eval   --checkpoint DIR --data PATH [--json]   score a text
 //	recur plot   --metrics FILE --out PNG   plot a loss curve from a metrics file
 //	recur device [--device D]               print the backend a --device value picks
+//	recur viz --checkpoint DIR --text FILE --out HTML   colour a text by units' activations
 //
 // Run "recur COMMAND -h" for the flags of a command.
 package main
@@ -25,6 +26,8 @@ Usage:
   recur eval   --checkpoint DIR --data PATH [--json]    score a text
   recur plot   --metrics FILE --out PNG                 plot a loss curve
   recur device [--device auto|cpu|cuda:N]               show the GPU, driver and libraries found
+  recur viz    --checkpoint DIR --text FILE --out HTML  colour text by units' activations (--find ranks units)
+  recur viz    --grad-flow --checkpoint DIR --text FILE  gradient norm against distance, and W_hh's singular values
 
 Run "recur COMMAND -h" for a command's flags.
 `
@@ -45,6 +48,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"eval":   runEval,
 		"plot":   runPlot,
 		"device": runDevice,
+		"viz":    runViz,
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {

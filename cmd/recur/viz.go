@@ -1,0 +1,292 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/recur-ml/recur/corpus"
+	"github.com/recur-ml/recur/lstm"
+	"github.com/recur-ml/recur/viz"
+)
+
+// vizFlags are the options of recur viz.
+type vizFlags struct {
+	dir, textPath, units, state, out, prime string
+	device, precision                       string
+	layer, sample, topK, top, chunk         int
+	seed                                    uint64
+	find, asJSON                            bool
+}
+
+func runViz(args []string, stdout, stderr io.Writer) error {
+	// --grad-flow selects its own view with its own flags.
+	for i, a := range args {
+		if a == "--grad-flow" || a == "-grad-flow" {
+			rest := append(append([]string{}, args[:i]...), args[i+1:]...)
+			return runGradFlow(rest, stdout, stderr)
+		}
+	}
+	var f vizFlags
+	fs := flag.NewFlagSet("recur viz", flag.ContinueOnError)
+	fs.StringVar(&f.dir, "checkpoint", "", "checkpoint directory written by recur train")
+	fs.StringVar(&f.textPath, "text", "", "UTF-8 text file for the model to read")
+	fs.IntVar(&f.layer, "layer", 0, "layer to show, counting from 0")
+	fs.StringVar(&f.units, "unit", "0", "comma-separated units to show, counting from 0; each gets a row")
+	fs.StringVar(&f.state, "state", "h", "state to show: h or c, or the LSTM gate i, f, g or o (an RNN has only h)")
+	fs.IntVar(&f.sample, "sample", 0, "generate this many characters (temperature 1) and show them instead of --text")
+	fs.StringVar(&f.prime, "prime", "", "with --sample, text to start from (default: the vocabulary's first character)")
+	fs.Uint64Var(&f.seed, "seed", 1, "random seed of --sample")
+	fs.IntVar(&f.topK, "top-k", 5, "next-character predictions shown per position")
+	fs.StringVar(&f.out, "out", "", "HTML file to write (a gallery with --find, where it is optional)")
+	fs.BoolVar(&f.find, "find", false, "rank every unit's h and c by correlation with text features instead of drawing one unit")
+	fs.BoolVar(&f.asJSON, "json", false, "with --find, print the ranking as JSON instead of a table")
+	fs.IntVar(&f.top, "top", 3, "with --find, units listed per feature")
+	fs.IntVar(&f.chunk, "chunk", 64, "characters per forward pass; the state carries across chunks")
+	fs.StringVar(&f.device, "device", "auto", "backend: auto (CUDA GPU 0 when one is found, else the CPU), cpu, cuda or cuda:N")
+	fs.StringVar(&f.precision, "precision", "fp32", "CUDA matrix products: fp32, tf32 or bf16")
+
+	set, err := parseFlags(fs, args, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	if err := f.validate(set); err != nil {
+		return err
+	}
+	units, err := parseUnits(f.units)
+	if err != nil {
+		return err
+	}
+	m, err := loadModel(f.dir, f.device, f.precision)
+	if err != nil {
+		return err
+	}
+	defer m.Backend.Close()
+
+	if !f.find {
+		if err := viz.CheckSelection(m.Cfg, f.layer, units, f.state); err != nil {
+			return err
+		}
+	}
+	text, err := f.readText(m)
+	if err != nil {
+		return err
+	}
+	if f.find {
+		return findUnits(m, text, f, stdout)
+	}
+	return drawUnits(m, text, units, f, stdout)
+}
+
+// validate checks the flags that need no checkpoint.
+func (f vizFlags) validate(set map[string]bool) error {
+	switch {
+	case f.sample < 0:
+		return fmt.Errorf("invalid --sample %d: use a positive number of characters, or 0 to read --text", f.sample)
+	case f.sample == 0 && f.textPath == "":
+		return fmt.Errorf("missing --text: name a text file for the model to read, or pass --sample N to generate one")
+	case f.sample > 0 && f.textPath != "":
+		return fmt.Errorf("--text and --sample exclude each other: read a text or generate one")
+	case f.find && f.sample > 0:
+		return fmt.Errorf("--find needs --text: the features are computed from a real text, not from --sample")
+	case !f.find && f.out == "":
+		return fmt.Errorf("missing --out: name the HTML file to write, such as page.html")
+	case f.topK < 0:
+		return fmt.Errorf("invalid --top-k %d: use 0 or more predictions", f.topK)
+	case f.top < 1:
+		return fmt.Errorf("invalid --top %d: use 1 or more units per feature", f.top)
+	case f.chunk < 1:
+		return fmt.Errorf("invalid --chunk %d: use 1 or more characters", f.chunk)
+	case f.asJSON && !f.find:
+		return fmt.Errorf("--json needs --find: only the ranking has a JSON form")
+	}
+	if f.find {
+		for _, name := range []string{"layer", "unit", "state"} {
+			if set[name] {
+				return fmt.Errorf("--%s does not apply to --find, which scores every unit of every layer", name)
+			}
+		}
+	}
+	return nil
+}
+
+// parseUnits parses a comma-separated list of unit numbers.
+func parseUnits(list string) ([]int, error) {
+	var units []int
+	for _, s := range strings.Split(list, ",") {
+		u, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			return nil, fmt.Errorf("invalid --unit %q: use unit numbers separated by commas, such as 0,5,12", list)
+		}
+		units = append(units, u)
+	}
+	return units, nil
+}
+
+// readText loads --text, or generates --sample characters at temperature 1.
+func (f vizFlags) readText(m *lstm.Model) ([]rune, error) {
+	if f.sample == 0 {
+		c, err := corpus.Load(f.textPath, "")
+		if err != nil {
+			return nil, err
+		}
+		return c.Text, nil
+	}
+	var buf bytes.Buffer
+	opt := lstm.SampleOptions{Prime: f.prime, Length: f.sample, Temperature: 1, Seed: f.seed}
+	if err := lstm.Sample(m, opt, &buf); err != nil {
+		return nil, err
+	}
+	return []rune(buf.String()), nil
+}
+
+// drawUnits writes the page of the selected units, one row each, and a p(char) row.
+func drawUnits(m *lstm.Model, text []rune, units []int, f vizFlags, stdout io.Writer) error {
+	tr, err := viz.Run(m, text, viz.Options{States: []string{f.state}, Layers: []int{f.layer}, TopK: f.topK, Chunk: f.chunk})
+	if err != nil {
+		return err
+	}
+	sec := viz.Section{Text: text}
+	for _, u := range units {
+		values := float64s(tr.Unit(f.state, f.layer, u))
+		lo, hi := viz.RowRange(f.state, values)
+		label := fmt.Sprintf("layer %d %s[%d]", f.layer, f.state, u)
+		sec.Rows = append(sec.Rows, viz.Row{Label: label, Values: values, Lo: lo, Hi: hi})
+	}
+	// Reversed range: likely characters are blue, unlikely ones red.
+	sec.Rows = append(sec.Rows, viz.Row{Label: "p(char)", Values: tr.Prob, Lo: 1, Hi: 0})
+
+	source := "text " + f.textPath
+	if f.sample > 0 {
+		source = fmt.Sprintf("%d characters sampled at temperature 1 with seed %d", f.sample, f.seed)
+	}
+	page := viz.Page{
+		Title:    fmt.Sprintf("recur viz: %s", f.dir),
+		Summary:  []string{fmt.Sprintf("%s model, %d layers of %d units; %s.", m.Cfg.Model, m.Cfg.Layers, m.Cfg.Hidden, source)},
+		Sections: []viz.Section{sec},
+		Top:      map[int][]viz.Prediction{},
+	}
+	for i, p := range tr.Top {
+		page.Top[i] = p
+	}
+	if err := writePage(f.out, page); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s: %d characters, %d rows\n", f.out, len(text), len(sec.Rows))
+	return nil
+}
+
+// excerptLen is the number of characters drawn per unit in the --find gallery.
+const excerptLen = 400
+
+// findUnits ranks units by correlation with the text features, prints the ranking and writes
+// the gallery.
+func findUnits(m *lstm.Model, text []rune, f vizFlags, stdout io.Writer) error {
+	states := []string{viz.StateH}
+	if m.Cfg.Model == lstm.CellLSTM {
+		states = append(states, viz.StateC)
+	}
+	tr, err := viz.Run(m, text, viz.Options{States: states, TopK: f.topK, Chunk: f.chunk})
+	if err != nil {
+		return err
+	}
+	features := viz.Features(text)
+	ranking := viz.RankUnits(tr, features, f.top)
+	if f.asJSON {
+		raw, err := json.Marshal(map[string]any{"chars": len(text), "features": ranking})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, string(raw))
+	} else {
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "feature\tlayer\tstate\tunit\tr")
+		for _, fr := range ranking {
+			for _, u := range fr.Units {
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%+.3f\n", fr.Feature, u.Layer, u.State, u.Unit, u.R)
+			}
+		}
+		tw.Flush()
+	}
+	if f.out == "" {
+		return nil
+	}
+	page := galleryPage(tr, features, ranking, f)
+	if err := writePage(f.out, page); err != nil {
+		return err
+	}
+	if !f.asJSON {
+		fmt.Fprintf(stdout, "wrote %s\n", f.out)
+	}
+	return nil
+}
+
+// galleryPage builds one panel per ranked unit: the excerpt where its feature varies most,
+// coloured by the unit, with the feature drawn under it.
+func galleryPage(tr *viz.Trace, features []viz.Feature, ranking []viz.FeatureRanking, f vizFlags) viz.Page {
+	page := viz.Page{
+		Title:   fmt.Sprintf("recur viz --find: %s", f.dir),
+		Summary: []string{fmt.Sprintf("Units of %s most correlated (Pearson r) with each feature of %s (%d characters).", f.dir, f.textPath, len(tr.Text))},
+		Top:     map[int][]viz.Prediction{},
+	}
+	for k, fr := range ranking {
+		feature := features[k]
+		start := viz.ExcerptStart(feature.Values, excerptLen)
+		end := min(start+excerptLen, len(tr.Text))
+		flo, fhi := minMax(feature.Values)
+		featureRow := viz.Row{Label: "feature " + fr.Feature, Values: feature.Values[start:end], Lo: flo, Hi: fhi}
+		for i := start; i < end && tr.Top != nil; i++ {
+			page.Top[i] = tr.Top[i]
+		}
+		for _, u := range fr.Units {
+			values := float64s(tr.Unit(u.State, u.Layer, u.Unit))
+			lo, hi := viz.RowRange(u.State, values)
+			label := fmt.Sprintf("layer %d %s[%d], r = %+.3f", u.Layer, u.State, u.Unit, u.R)
+			page.Sections = append(page.Sections, viz.Section{
+				Heading: fmt.Sprintf("%s: layer %d %s[%d]", fr.Feature, u.Layer, u.State, u.Unit),
+				Text:    tr.Text[start:end],
+				Offset:  start,
+				Rows:    []viz.Row{{Label: label, Values: values[start:end], Lo: lo, Hi: hi}},
+				Feature: &featureRow,
+			})
+		}
+	}
+	return page
+}
+
+func writePage(path string, page viz.Page) error {
+	var buf bytes.Buffer
+	if err := viz.WritePage(&buf, page); err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("writing --out: %w", err)
+	}
+	return nil
+}
+
+func float64s(v []float32) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(x)
+	}
+	return out
+}
+
+func minMax(v []float64) (lo, hi float64) {
+	lo, hi = math.Inf(1), math.Inf(-1)
+	for _, x := range v {
+		lo, hi = math.Min(lo, x), math.Max(hi, x)
+	}
+	if lo == hi {
+		hi = lo + 1
+	}
+	return lo, hi
+}
