@@ -196,7 +196,7 @@ func plotGradFlow(g *lstm.GradFlow, out, format string) error {
 	p.X.Label.Text = "distance back in time (steps)"
 	p.Y.Label.Text = "gradient norm (geometric mean)"
 	p.Y.Scale = plot.LogScale{}
-	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Y.Tick.Marker = plot.LogTicks{Prec: 1} // 1e-05, not 9.999999999999999e-06
 	p.Add(plotter.NewGrid())
 
 	var lines []any
