@@ -7,7 +7,7 @@ import (
 // Config is the shape of a model: an embedding, a stack of recurrent layers and a linear head
 // over the vocabulary.
 type Config struct {
-	Cell   string // "lstm" or "rnn" (tanh)
+	Cell   string // "lstm", "gru" or "rnn" (tanh)
 	Layers int    // number of stacked recurrent layers
 	Hidden int    // H, units per layer
 	Embed  int    // E, embedding width
@@ -19,10 +19,12 @@ func (cfg Config) gates() int {
 	switch cfg.Cell {
 	case "lstm":
 		return 4
+	case "gru":
+		return 3
 	case "rnn":
 		return 1
 	}
-	panic(fmt.Sprintf("cpuref: unknown cell %q, expected \"lstm\" or \"rnn\"", cfg.Cell))
+	panic(fmt.Sprintf("cpuref: unknown cell %q, expected \"lstm\", \"gru\" or \"rnn\"", cfg.Cell))
 }
 
 // inputWidth returns the width of layer l's input: E for layer 0, H above it.
@@ -99,7 +101,7 @@ func (p *Params) check(cfg Config) {
 }
 
 // State is the recurrent state between sequence chunks. H[l] and C[l] are layer l's hidden and
-// cell state, [B×H] each. C is nil for the RNN cell.
+// cell state, [B×H] each. C is nil for the RNN and GRU cells.
 type State struct {
 	H, C [][]float64
 }
@@ -119,7 +121,8 @@ type Cache struct {
 type layerCache struct {
 	x      []float64 // [T·B×in] the layer's input, after dropout
 	h0, c0 []float64 // [B×H] the initial state, c0 nil for the RNN cell
-	act    []float64 // [T·B×4H] activated LSTM gates, nil for the RNN cell
+	act    []float64 // [T·B×G·H] activated LSTM or GRU gates, nil for the RNN cell
+	hg     []float64 // [T·B×3H] GRU recurrent projections hPrev·W_hhᵀ + b_hh, nil otherwise
 	c      []float64 // [T·B×H] LSTM cell state, nil for the RNN cell
 	h      []float64 // [T·B×H] the layer's output before dropout
 	mask   []float64 // [T·B×H] dropout mask on h, nil for none
@@ -132,7 +135,7 @@ type layerCache struct {
 //	ids:     [T·B] input token ids, time-major (index t·B+b), each in [0, V)
 //	targets: [T·B] target ids in [0, V), or -1 for ignored
 //	h0:      initial state, per layer [B×H]. A nil h0, h0.H, h0.C or entry means zeros.
-//	         The RNN cell ignores h0.C.
+//	         The RNN and GRU cells ignore h0.C.
 //	masks:   nil for no dropout, or Layers−1 inverted-dropout masks. masks[l] [T·B×H], with
 //	         values 0 or 1/(1−p), multiplies layer l's output before it feeds layer l+1.
 //	         A nil entry means no dropout after that layer.
@@ -240,13 +243,16 @@ func initialState(cfg Config, h0 *State, l, B int) (h, c []float64) {
 // forwardLayer runs layer l over T steps.
 //
 //	x:      [T·B×in] the layer's input
-//	h0, c0: [B×H], c0 nil for the RNN cell
+//	h0, c0: [B×H], c0 nil for the RNN and GRU cells
 func forwardLayer(cfg Config, p *Params, l int, x []float64, T, B int, h0, c0 []float64) layerCache {
 	G, H, in := cfg.gates(), cfg.Hidden, cfg.inputWidth(l)
 	lc := layerCache{x: x, h0: h0, c0: c0, h: make([]float64, T*B*H)}
 	if cfg.Cell == "lstm" {
 		lc.act = make([]float64, T*B*G*H)
 		lc.c = make([]float64, T*B*H)
+	}
+	if cfg.Cell == "gru" {
+		return forwardGRULayer(p, l, x, T, B, H, in, lc)
 	}
 	hPrev, cPrev := h0, c0
 	for t := 0; t < T; t++ {
@@ -313,6 +319,9 @@ func Backward(cfg Config, p *Params, cache *Cache) *Params {
 //	dx:    [T·B×in]
 func backwardLayer(cfg Config, p, grads *Params, l int, lc layerCache, dhOut []float64, T, B int) []float64 {
 	G, H, in := cfg.gates(), cfg.Hidden, cfg.inputWidth(l)
+	if cfg.Cell == "gru" {
+		return backwardGRULayer(p, grads, l, lc, dhOut, T, B, H, in)
+	}
 	dx := make([]float64, T*B*in)
 	dhRec := make([]float64, B*H) // gradient at h_t from step t+1
 	var dcNext []float64          // gradient at c_t from step t+1, nil after the last step
@@ -346,6 +355,60 @@ func backwardLayer(cfg Config, p, grads *Params, l int, lc layerCache, dhOut []f
 		sumRows(grads.BHH[l], dpre, B, G*H)
 		Gemm(false, false, B, in, G*H, 1, dpre, p.WIH[l], 0, dx[t*B*in:(t+1)*B*in])
 		Gemm(false, false, B, H, G*H, 1, dpre, p.WHH[l], 0, dhRec)
+	}
+	return dx
+}
+
+// forwardGRULayer runs GRU layer l over T steps, starting from lc.h0. The input and recurrent
+// projections stay separate because r multiplies only the recurrent part of n.
+func forwardGRULayer(p *Params, l int, x []float64, T, B, H, in int, lc layerCache) layerCache {
+	lc.act = make([]float64, T*B*3*H)
+	lc.hg = make([]float64, T*B*3*H)
+	hPrev := lc.h0
+	for t := 0; t < T; t++ {
+		// xg = x_t·W_ihᵀ + b_ih and hg = hPrev·W_hhᵀ + b_hh, [B×3H] each
+		xg := make([]float64, B*3*H)
+		Gemm(false, true, B, 3*H, in, 1, x[t*B*in:(t+1)*B*in], p.WIH[l], 0, xg)
+		addBias(xg, p.BIH[l], B, 3*H)
+		hg := lc.hg[t*B*3*H : (t+1)*B*3*H]
+		Gemm(false, true, B, 3*H, H, 1, hPrev, p.WHH[l], 0, hg)
+		addBias(hg, p.BHH[l], B, 3*H)
+
+		act, h := GRUCellForward(xg, hg, hPrev, B, H)
+		copy(lc.act[t*B*3*H:], act)
+		copy(lc.h[t*B*H:], h)
+		hPrev = h
+	}
+	return lc
+}
+
+// backwardGRULayer is backwardLayer for the GRU cell: it accumulates layer l's weight
+// gradients into grads and returns the gradient at the layer's input x [T·B×in].
+func backwardGRULayer(p, grads *Params, l int, lc layerCache, dhOut []float64, T, B, H, in int) []float64 {
+	dx := make([]float64, T*B*in)
+	dhRec := make([]float64, B*H) // gradient at h_t from step t+1
+	for t := T - 1; t >= 0; t-- {
+		hPrev := lc.h0
+		if t > 0 {
+			hPrev = lc.h[(t-1)*B*H : t*B*H]
+		}
+		dh := make([]float64, B*H)
+		for k := range dh {
+			dh[k] = dhOut[t*B*H+k] + dhRec[k]
+		}
+		act := lc.act[t*B*3*H : (t+1)*B*3*H]
+		hg := lc.hg[t*B*3*H : (t+1)*B*3*H]
+		dxg, dhg, dhPrev := GRUCellBackward(act, hg, hPrev, dh, B, H)
+
+		// xg = x_t·W_ihᵀ + b_ih and hg = hPrev·W_hhᵀ + b_hh
+		xt := lc.x[t*B*in : (t+1)*B*in]
+		Gemm(true, false, 3*H, in, B, 1, dxg, xt, 1, grads.WIH[l])
+		Gemm(true, false, 3*H, H, B, 1, dhg, hPrev, 1, grads.WHH[l])
+		sumRows(grads.BIH[l], dxg, B, 3*H)
+		sumRows(grads.BHH[l], dhg, B, 3*H)
+		Gemm(false, false, B, in, 3*H, 1, dxg, p.WIH[l], 0, dx[t*B*in:(t+1)*B*in])
+		Gemm(false, false, B, H, 3*H, 1, dhg, p.WHH[l], 1, dhPrev)
+		dhRec = dhPrev
 	}
 	return dx
 }

@@ -101,6 +101,10 @@ func TestBackwardFiniteDifferences(t *testing.T) {
 		{"rnn/1/h0", "rnn", 1, true, false},
 		{"rnn/3/h0", "rnn", 3, true, false},
 		{"rnn/3/h0/dropout", "rnn", 3, true, true},
+		{"gru/1", "gru", 1, false, false},
+		{"gru/1/h0", "gru", 1, true, false},
+		{"gru/3/h0", "gru", 3, true, false},
+		{"gru/3/h0/dropout", "gru", 3, true, true},
 	}
 	for n, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -119,7 +123,7 @@ func TestBackwardFiniteDifferences(t *testing.T) {
 }
 
 func TestForwardZeroParams(t *testing.T) {
-	for _, cell := range []string{"lstm", "rnn"} {
+	for _, cell := range []string{"lstm", "rnn", "gru"} {
 		cfg := Config{Cell: cell, Layers: 2, Hidden: 3, Embed: 2, Vocab: 7}
 		ids := []int{0, 6, 3, 2, 5, 1}
 		targets := []int{1, 2, 3, 4, 5, 6}
@@ -208,7 +212,7 @@ func TestForwardRNNLayout(t *testing.T) {
 }
 
 func TestForwardChunksMatchWholeSequence(t *testing.T) {
-	for _, cell := range []string{"lstm", "rnn"} {
+	for _, cell := range []string{"lstm", "rnn", "gru"} {
 		fx := newModelFixture(cell, 2, true, true, 21)
 		_, logits, final, _ := Forward(fx.cfg, fx.params, fx.ids, fx.targets, testT, testB, fx.h0, fx.masks)
 
@@ -232,7 +236,7 @@ func TestForwardChunksMatchWholeSequence(t *testing.T) {
 }
 
 func TestForwardAllTargetsIgnored(t *testing.T) {
-	for _, cell := range []string{"lstm", "rnn"} {
+	for _, cell := range []string{"lstm", "rnn", "gru"} {
 		cfg := Config{Cell: cell, Layers: 2, Hidden: 3, Embed: 2, Vocab: 4}
 		rng := rand.New(rand.NewPCG(31, 32))
 		p := NewParams(cfg)

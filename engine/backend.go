@@ -68,6 +68,18 @@ type Backend interface {
 	// step on entry (zero at the last step) and dL/dcPrev on return. It writes the gradient
 	// with respect to the gate pre-activations into dgates [B×4H].
 	LSTMBackward(gates, cPrev, c, dhOut, dhRec, dc, dgates Tensor, B, H int)
+	// GRUForward applies one GRU step to B rows of H units, with PyTorch's gate order r, z, n.
+	// xg [B×3H] holds the input projections plus bias_ih on entry and the activated gates
+	// r, z, n on return. hg [B×3H] holds the recurrent projections W_hh·hPrev plus bias_hh and
+	// is left unchanged, because backward reads its n block. With r = σ(x_r + h_r),
+	// z = σ(x_z + h_z) and n = tanh(x_n + r·h_n), it writes h = (1 − z)·n + z·hPrev [B×H].
+	GRUForward(xg, hg, hPrev, h Tensor, B, H int)
+	// GRUBackward reverses GRUForward. xg holds the activated gates, hg the recurrent
+	// projections, dhOut and dhRec (nil where there is none) the gradient reaching h. It
+	// writes dxg [B×3H], the gradient with respect to the input pre-activations; dhg [B×3H],
+	// with respect to the recurrent pre-activations (W_hh·hPrev + bias_hh); and dhPrev [B×H],
+	// the part of dL/dhPrev that flows through z·hPrev (the caller adds dhg·W_hh).
+	GRUBackward(xg, hg, hPrev, dhOut, dhRec, dxg, dhg, dhPrev Tensor, B, H int)
 	// RNNForward applies h = tanh(pre) element-wise.
 	RNNForward(pre, h Tensor)
 	// RNNBackward writes dpre = (dhOut + dhRec)·(1 − h²); dhRec may be nil.

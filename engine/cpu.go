@@ -55,6 +55,8 @@ type cpuTasks struct {
 	embedBwd  embeddingBackwardTask
 	lstmFwd   lstmForwardTask
 	lstmBwd   lstmBackwardTask
+	gruFwd    gruForwardTask
+	gruBwd    gruBackwardTask
 	rnnFwd    rnnForwardTask
 	rnnBwd    rnnBackwardTask
 	softmaxCE softmaxCETask

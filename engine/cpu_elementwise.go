@@ -9,6 +9,7 @@ const (
 	grainMemory     = 1 << 15 // elements of a memory-bound loop: Fill, Axpy, Mul, AddBias
 	grainTanh       = 1 << 12 // elements with one tanh each: RNNForward, RNNBackward
 	grainLSTM       = 1 << 10 // units of an LSTM step, five activations each
+	grainGRU        = 1 << 10 // units of a GRU step, three activations each
 	grainDropout    = 1 << 13 // elements of Dropout, one hash each
 	grainOptimizer  = 1 << 13 // parameters of an optimizer step
 	grainExpPerPart = 1 << 13 // exponentials per part of SoftmaxCrossEntropy

@@ -91,6 +91,7 @@ func TestCUDAKernelArguments(t *testing.T) {
 	x, y := alloc(n), view(n)
 	gates, cPrev, cNext, h := view(B*4*H), alloc(B*H), view(B*H), alloc(B*H)
 	dhOut, dhRec, dc, dgates := alloc(B*H), view(B*H), alloc(B*H), view(B*4*H)
+	xg, hg, dxg, dhg := alloc(B*3*H), view(B*3*H), view(B*3*H), alloc(B*3*H)
 	table, out := alloc(6*4), view(5*4)
 	ids := []int32{5, 0, 3, 3, 1}
 	logits, losses, dlogits := alloc(4*7), view(4), alloc(4*7)
@@ -139,6 +140,18 @@ func TestCUDAKernelArguments(t *testing.T) {
 			"c_prev": ptrOf(cPrev), "c": ptrOf(cNext), "dh_out": ptrOf(dhOut),
 			"dh_rec": cuda.DevicePtr(0), "dc": ptrOf(dc), "dgates": ptrOf(dgates), "B": B,
 			"H": H}}}},
+		{"GRUForward", func() { c.GRUForward(xg, hg, cPrev, h, B, H) },
+			[]wantLaunch{{"gru_gates_forward", 1, map[string]any{"xg": ptrOf(xg), "hg": ptrOf(hg),
+				"h_prev": ptrOf(cPrev), "h": ptrOf(h), "B": B, "H": H}}}},
+		{"GRUBackward", func() { c.GRUBackward(xg, hg, cPrev, dhOut, dhRec, dxg, dhg, dc, B, H) },
+			[]wantLaunch{{"gru_gates_backward", 1, map[string]any{"xg": ptrOf(xg), "hg": ptrOf(hg),
+				"h_prev": ptrOf(cPrev), "dh_out": ptrOf(dhOut), "dh_rec": ptrOf(dhRec),
+				"dxg": ptrOf(dxg), "dhg": ptrOf(dhg), "dh_prev": ptrOf(dc), "B": B, "H": H}}}},
+		{"GRUBackward without dhRec", func() {
+			c.GRUBackward(xg, hg, cPrev, dhOut, nil, dxg, dhg, dc, B, H)
+		}, []wantLaunch{{"gru_gates_backward", 1, map[string]any{"xg": ptrOf(xg), "hg": ptrOf(hg),
+			"h_prev": ptrOf(cPrev), "dh_out": ptrOf(dhOut), "dh_rec": cuda.DevicePtr(0),
+			"dxg": ptrOf(dxg), "dhg": ptrOf(dhg), "dh_prev": ptrOf(dc), "B": B, "H": H}}}},
 		{"RNNForward", func() { c.RNNForward(x, y) }, []wantLaunch{{"rnn_forward", 2,
 			map[string]any{"pre": ptrOf(x), "h": ptrOf(y), "n": n}}}},
 		{"RNNBackward", func() { c.RNNBackward(x, y, m, v) }, []wantLaunch{{"rnn_backward", 2,

@@ -11,6 +11,8 @@ type kernel int
 const (
 	kernelLSTMForward kernel = iota
 	kernelLSTMBackward
+	kernelGRUForward
+	kernelGRUBackward
 	kernelRNNForward
 	kernelRNNBackward
 	kernelAddBias
@@ -36,6 +38,8 @@ const (
 var kernelNames = [numKernels]string{
 	kernelLSTMForward:       "lstm_gates_forward",
 	kernelLSTMBackward:      "lstm_gates_backward",
+	kernelGRUForward:        "gru_gates_forward",
+	kernelGRUBackward:       "gru_gates_backward",
 	kernelRNNForward:        "rnn_forward",
 	kernelRNNBackward:       "rnn_backward",
 	kernelAddBias:           "add_bias",
@@ -65,7 +69,7 @@ func elementLaunch(n int) cuda.LaunchConfig {
 	return cuda.Linear(uint32((n+blockThreads-1)/blockThreads), blockThreads)
 }
 
-// unitLaunch runs one thread per hidden unit of B rows of H units (LSTM steps).
+// unitLaunch runs one thread per hidden unit of B rows of H units (LSTM and GRU steps).
 func unitLaunch(B, H int) cuda.LaunchConfig { return elementLaunch(B * H) }
 
 // columnLaunch runs one thread per column, which loops over the rows in order (sum_rows,

@@ -21,6 +21,8 @@ var MathHeader string
 var KernelNames = []string{
 	"lstm_gates_forward",
 	"lstm_gates_backward",
+	"gru_gates_forward",
+	"gru_gates_backward",
 	"rnn_forward",
 	"rnn_backward",
 	"add_bias",

@@ -2,9 +2,9 @@
 // `make kernels`.
 //
 // Every kernel is extern "C" so that the backend finds it by its plain name. Element kernels run one thread
-// per element, LSTM unit or column, in a 1-D grid of ceil(n/256) blocks of 256 threads. Each checks its index
-// against the size and calls the matching function of recur_math.cuh, which indexes the tensors and does the
-// math. The reductions run one block per row (softmax_xent) or a fixed grid (sum_squares_partial), and
+// per element, LSTM or GRU unit or column, in a 1-D grid of ceil(n/256) blocks of 256 threads. Each checks its
+// index against the size and calls the matching function of recur_math.cuh, which indexes the tensors and does
+// the math. The reductions run one block per row (softmax_xent) or a fixed grid (sum_squares_partial), and
 // reduce in shared memory in a fixed order, so every result is the same from run to run. No kernel uses atomics.
 #include "recur_math.cuh"
 
@@ -37,7 +37,7 @@ __device__ void block_max(float *buf) {
     }
 }
 
-// ---- LSTM and vanilla RNN (one thread per unit b·H + j, or per element) ----
+// ---- LSTM, GRU and vanilla RNN (one thread per unit b·H + j, or per element) ----
 
 extern "C" __global__ void lstm_gates_forward(float *gates, const float *c_prev, float *c, float *h, int B, int H) {
     long long unit = thread_index();
@@ -52,6 +52,23 @@ extern "C" __global__ void lstm_gates_backward(const float *gates, const float *
     long long unit = thread_index();
     if (unit < (long long)B * H) {
         recur_lstm_gates_backward_unit((int)unit, gates, c_prev, c, dh_out, dh_rec, dc, dgates, H);
+    }
+}
+
+extern "C" __global__ void gru_gates_forward(float *xg, const float *hg, const float *h_prev, float *h, int B,
+                                             int H) {
+    long long unit = thread_index();
+    if (unit < (long long)B * H) {
+        recur_gru_gates_forward_unit((int)unit, xg, hg, h_prev, h, H);
+    }
+}
+
+extern "C" __global__ void gru_gates_backward(const float *xg, const float *hg, const float *h_prev,
+                                              const float *dh_out, const float *dh_rec, float *dxg, float *dhg,
+                                              float *dh_prev, int B, int H) {
+    long long unit = thread_index();
+    if (unit < (long long)B * H) {
+        recur_gru_gates_backward_unit((int)unit, xg, hg, h_prev, dh_out, dh_rec, dxg, dhg, dh_prev, H);
     }
 }
 

@@ -30,6 +30,10 @@
 // column k·H + j. This is the only place that fixes the order.
 enum { RECUR_GATE_I = 0, RECUR_GATE_F = 1, RECUR_GATE_G = 2, RECUR_GATE_O = 3, RECUR_GATES = 4 };
 
+// GRU gate blocks in PyTorch's order r, z, n: row b of a [B×3H] gate matrix holds gate k of unit j in column
+// k·H + j, for the input projections xg and the recurrent projections hg alike.
+enum { RECUR_GRU_R = 0, RECUR_GRU_Z = 1, RECUR_GRU_N = 2, RECUR_GRU_GATES = 3 };
+
 RECUR_HD float recur_sigmoid(float x) {
     return 1.0f / (1.0f + expf(-x));
 }
@@ -108,6 +112,86 @@ RECUR_HD void recur_lstm_gates_backward_unit(int unit, const float *gates, const
         dgates[row + k * H + j] = dpre[k];
     }
     dc[unit] = dc_unit;
+}
+
+// ---- GRU ----
+
+// Activates one unit's gates as PyTorch's GRU does and returns its new hidden state. x contains the input
+// pre-activations on entry and r = σ(x_r + h_r), z = σ(x_z + h_z), n = tanh(x_n + r·h_n) on return, where hg
+// contains the recurrent pre-activations. *h = (1 − z)·n + z·h_prev.
+RECUR_HD void recur_gru_cell_forward(float x[RECUR_GRU_GATES], const float hg[RECUR_GRU_GATES], float h_prev,
+                                     float *h) {
+    float r = recur_sigmoid(x[RECUR_GRU_R] + hg[RECUR_GRU_R]);
+    float z = recur_sigmoid(x[RECUR_GRU_Z] + hg[RECUR_GRU_Z]);
+    float n = tanhf(x[RECUR_GRU_N] + r * hg[RECUR_GRU_N]);
+    x[RECUR_GRU_R] = r;
+    x[RECUR_GRU_Z] = z;
+    x[RECUR_GRU_N] = n;
+    *h = (1.0f - z) * n + z * h_prev;
+}
+
+// Reverses recur_gru_cell_forward for one unit. act contains the activated gates r, z, n, h_n the recurrent
+// pre-activation of the n gate and dh the total gradient at h. Writes the gradients at the input
+// pre-activations into dx, at the recurrent pre-activations into dhg, and the gradient at h_prev through
+// z·h_prev alone into *dh_prev. dhg differs from dx only in its n entry, which the reset gate scales.
+RECUR_HD void recur_gru_cell_backward(const float act[RECUR_GRU_GATES], float h_n, float h_prev, float dh,
+                                      float dx[RECUR_GRU_GATES], float dhg[RECUR_GRU_GATES], float *dh_prev) {
+    float r = act[RECUR_GRU_R], z = act[RECUR_GRU_Z], n = act[RECUR_GRU_N];
+    float dn_pre = dh * (1.0f - z) * (1.0f - n * n);
+    float dz_pre = dh * (h_prev - n) * z * (1.0f - z);
+    float dr_pre = dn_pre * h_n * r * (1.0f - r);
+    dx[RECUR_GRU_R] = dr_pre;
+    dx[RECUR_GRU_Z] = dz_pre;
+    dx[RECUR_GRU_N] = dn_pre;
+    dhg[RECUR_GRU_R] = dr_pre;
+    dhg[RECUR_GRU_Z] = dz_pre;
+    dhg[RECUR_GRU_N] = dn_pre * r;
+    *dh_prev = dh * z;
+}
+
+// Thread `unit` = b·H + j of gru_gates_forward. xg [B×3H] contains input pre-activations on entry and the
+// activated gates on return, and hg [B×3H] is only read. h may be the same tensor as h_prev, because the unit
+// reads h_prev before writing h.
+RECUR_HD void recur_gru_gates_forward_unit(int unit, float *xg, const float *hg, const float *h_prev, float *h,
+                                           int H) {
+    int b = unit / H, j = unit - b * H;
+    int row = b * RECUR_GRU_GATES * H;
+    float x[RECUR_GRU_GATES], hgate[RECUR_GRU_GATES];
+    float h_new;
+    for (int k = 0; k < RECUR_GRU_GATES; k++) {
+        x[k] = xg[row + k * H + j];
+        hgate[k] = hg[row + k * H + j];
+    }
+    recur_gru_cell_forward(x, hgate, h_prev[unit], &h_new);
+    for (int k = 0; k < RECUR_GRU_GATES; k++) {
+        xg[row + k * H + j] = x[k];
+    }
+    h[unit] = h_new;
+}
+
+// Thread `unit` = b·H + j of gru_gates_backward. dh_rec may be NULL. The unit reads all its inputs before it
+// writes, so dxg may be the same tensor as xg, dhg as hg and dh_prev as dh_out or dh_rec.
+RECUR_HD void recur_gru_gates_backward_unit(int unit, const float *xg, const float *hg, const float *h_prev,
+                                            const float *dh_out, const float *dh_rec, float *dxg, float *dhg,
+                                            float *dh_prev, int H) {
+    int b = unit / H, j = unit - b * H;
+    int row = b * RECUR_GRU_GATES * H;
+    float act[RECUR_GRU_GATES], dx[RECUR_GRU_GATES], dh_gate[RECUR_GRU_GATES];
+    float dh_prev_unit;
+    for (int k = 0; k < RECUR_GRU_GATES; k++) {
+        act[k] = xg[row + k * H + j];
+    }
+    float h_n = hg[row + RECUR_GRU_N * H + j];
+    float dh = dh_out[unit];
+    if (dh_rec != 0) {
+        dh += dh_rec[unit];
+    }
+    recur_gru_cell_backward(act, h_n, h_prev[unit], dh, dx, dh_gate, &dh_prev_unit);
+    for (int k = 0; k < RECUR_GRU_GATES; k++) {
+        dxg[row + k * H + j] = dx[k];
+        dhg[row + k * H + j] = dh_gate[k];
+    }
+    dh_prev[unit] = dh_prev_unit;
 }
 
 // ---- vanilla RNN ----

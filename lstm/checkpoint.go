@@ -196,6 +196,10 @@ func CheckCheckpointDir(dir string, replace bool) error {
 			return fmt.Errorf("%s already holds a checkpoint: continue it with --resume %s, or choose another --out", dir, dir)
 		}
 	}
+	// A missing parent is created, as SaveCheckpoint would, so --out runs/new works.
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return fmt.Errorf("checkpoint directory %s: %w", dir, err)
+	}
 	tmp := dir + ".tmp"
 	if err := os.RemoveAll(tmp); err != nil {
 		return fmt.Errorf("checkpoint directory %s: %w", dir, err)

@@ -14,6 +14,7 @@ type Workspace struct {
 
 	x0     engine.Tensor   // [T·B×E] embedded inputs
 	gates  []engine.Tensor // per layer [T·B×G·H]: pre-activations, then activated gates
+	hg     []engine.Tensor // GRU only, per layer [T·B×3H]: every step's W_hh·h_{t−1} + b_hh
 	h, c   []engine.Tensor // per layer [(T+1)·B×H]; slot 0 is the carried state
 	drop   []engine.Tensor // per layer but the last [T·B×H]: the output after dropout
 	mask   []engine.Tensor // per layer but the last [T·B×H]: the dropout mask
@@ -23,6 +24,7 @@ type Workspace struct {
 	// Backward buffers, allocated on the first backward pass.
 	dlogits    engine.Tensor // [T·B×V]
 	dgates     engine.Tensor // [T·B×G·H], reused by every layer
+	dhg        engine.Tensor // GRU only, [T·B×3H], reused by every layer
 	dy, dx     engine.Tensor // [T·B×H] gradients of a layer's output and input
 	dx0        engine.Tensor // [T·B×E]
 	dhRec, dc  engine.Tensor // [B×H]
@@ -43,6 +45,9 @@ func (m *Model) NewWorkspace(B, T int) *Workspace {
 		w.h = append(w.h, be.Alloc((T+1)*B*H))
 		if cfg.Model == CellLSTM {
 			w.c = append(w.c, be.Alloc((T+1)*B*H))
+		}
+		if cfg.Model == CellGRU {
+			w.hg = append(w.hg, be.Alloc(T*B*G*H))
 		}
 		if l < L-1 {
 			w.drop = append(w.drop, be.Alloc(T*B*H))
@@ -70,6 +75,9 @@ func (m *Model) allocBackward(w *Workspace) {
 	w.dx0 = be.Alloc(TB * E)
 	w.dhRec = be.Alloc(w.B * H)
 	w.dc = be.Alloc(w.B * H)
+	if cfg.Model == CellGRU {
+		w.dhg = be.Alloc(TB * G * H)
+	}
 }
 
 // ResetState zeroes the carried hidden (and cell) state of every layer.
@@ -95,8 +103,8 @@ func (m *Model) CarryState(w *Workspace) {
 	}
 }
 
-// State returns the carried state of layer l: h and, for an LSTM, c (nil for an RNN), each
-// [B×H].
+// State returns the carried state of layer l: h and, for an LSTM, c (nil for an RNN or a GRU),
+// each [B×H].
 func (w *Workspace) State(l int) (h, c engine.Tensor) {
 	n := w.B * w.H
 	h = w.h[l].Slice(0, n)
@@ -124,7 +132,7 @@ type Dropout struct {
 // only queues work on the backend: it never waits for a device.
 func (m *Model) Forward(w *Workspace, ids, targets []int32, drop Dropout) (count int) {
 	be, cfg := m.Backend, m.Cfg
-	H, E, V, G, L := cfg.Hidden, cfg.Embed, len(cfg.Vocab), cfg.gatesPerUnit(), cfg.Layers
+	H, E, V, L := cfg.Hidden, cfg.Embed, len(cfg.Vocab), cfg.Layers
 	B, T := w.B, w.T
 	TB := T * B
 	if len(ids) != TB || (targets != nil && len(targets) != TB) {
@@ -135,21 +143,10 @@ func (m *Model) Forward(w *Workspace, ids, targets []int32, drop Dropout) (count
 	be.EmbeddingForward(w.x0, m.p.embedding, ids, E)
 	x, in := w.x0, E
 	for l := 0; l < L; l++ {
-		lp := m.p.layers[l]
-		gates := w.gates[l]
-		be.Gemm(false, true, TB, G*H, in, 1, x, lp.wih, 0, gates)
-		be.AddBias(gates, lp.bih, TB, G*H)
-		be.AddBias(gates, lp.bhh, TB, G*H)
-		for t := 0; t < T; t++ {
-			gt := gates.Slice(t*B*G*H, B*G*H)
-			hPrev := w.h[l].Slice(t*B*H, B*H)
-			hNext := w.h[l].Slice((t+1)*B*H, B*H)
-			be.Gemm(false, true, B, G*H, H, 1, hPrev, lp.whh, 1, gt)
-			if cfg.Model == CellLSTM {
-				be.LSTMForward(gt, w.c[l].Slice(t*B*H, B*H), w.c[l].Slice((t+1)*B*H, B*H), hNext, B, H)
-			} else {
-				be.RNNForward(gt, hNext)
-			}
+		if cfg.Model == CellGRU {
+			m.forwardGRULayer(w, l, x, in)
+		} else {
+			m.forwardLayer(w, l, x, in)
 		}
 		x, in = w.h[l].Slice(B*H, TB*H), H
 		if l < L-1 {
@@ -185,6 +182,30 @@ func (m *Model) Forward(w *Workspace, ids, targets []int32, drop Dropout) (count
 	return count
 }
 
+// forwardLayer runs LSTM or RNN layer l over the chunk, reading its input x [T·B×in] and
+// writing every step's h into w.h[l].
+func (m *Model) forwardLayer(w *Workspace, l int, x engine.Tensor, in int) {
+	be, cfg := m.Backend, m.Cfg
+	H, G, B, T := cfg.Hidden, cfg.gatesPerUnit(), w.B, w.T
+	TB := T * B
+	lp := m.p.layers[l]
+	gates := w.gates[l]
+	be.Gemm(false, true, TB, G*H, in, 1, x, lp.wih, 0, gates)
+	be.AddBias(gates, lp.bih, TB, G*H)
+	be.AddBias(gates, lp.bhh, TB, G*H)
+	for t := 0; t < T; t++ {
+		gt := gates.Slice(t*B*G*H, B*G*H)
+		hPrev := w.h[l].Slice(t*B*H, B*H)
+		hNext := w.h[l].Slice((t+1)*B*H, B*H)
+		be.Gemm(false, true, B, G*H, H, 1, hPrev, lp.whh, 1, gt)
+		if cfg.Model == CellLSTM {
+			be.LSTMForward(gt, w.c[l].Slice(t*B*H, B*H), w.c[l].Slice((t+1)*B*H, B*H), hNext, B, H)
+		} else {
+			be.RNNForward(gt, hNext)
+		}
+	}
+}
+
 // LossSum returns the sum in nats of the losses of the last Forward with targets. It reads
 // them from the backend, so on a device it waits for the queued work.
 func (m *Model) LossSum(w *Workspace) float64 {
@@ -218,6 +239,14 @@ func (m *Model) Backward(w *Workspace) {
 	dy, dx := w.dy, w.dx
 	for l := L - 1; l >= 0; l-- {
 		lp, lg := m.p.layers[l], m.g.layers[l]
+		if cfg.Model == CellGRU {
+			m.backwardGRULayer(w, l, dy, dx)
+			if l == 0 {
+				break
+			}
+			dy, dx = dx, dy
+			continue
+		}
 		if cfg.Model == CellLSTM {
 			be.Fill(w.dc, 0)
 		}

@@ -58,6 +58,10 @@ var GateNames = []string{"i", "f", "g", "o"}
 // own workspace and leaves m.Grads unchanged.
 func GradientFlow(m *Model, ids []int32, maxDistance, samples int) (*GradFlow, error) {
 	cfg := m.Cfg
+	// NOTE: flowBackward reverses only the LSTM and RNN steps.
+	if cfg.Model == CellGRU {
+		return nil, fmt.Errorf("gradient flow is not supported for gru models: use an lstm or rnn checkpoint")
+	}
 	if maxDistance < 1 {
 		return nil, fmt.Errorf("invalid max distance %d: use 1 or more steps", maxDistance)
 	}

@@ -119,7 +119,7 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatalf("valid config: %v", err)
 	}
 	cases := map[string]func(*Config){
-		"gru":            func(c *Config) { c.Model = "gru" },
+		"mlp":            func(c *Config) { c.Model = "mlp" },
 		"layers":         func(c *Config) { c.Layers = 0 },
 		"hidden":         func(c *Config) { c.Hidden = -1 },
 		"embedding size": func(c *Config) { c.Embed = 0 },
@@ -356,7 +356,7 @@ func TestLoadCheckpointErrors(t *testing.T) {
 		{"empty model", nil, config, ModelFile},
 		{"bad json", model, []byte("{"), "invalid config.json"},
 		{"wrong hidden", model, bytes.Replace(config, []byte(`"hidden": 2`), []byte(`"hidden": 3`), 1), "shape"},
-		{"unknown cell", model, bytes.Replace(config, []byte(`"lstm"`), []byte(`"gru"`), 1), "invalid model"},
+		{"unknown cell", model, bytes.Replace(config, []byte(`"lstm"`), []byte(`"mlp"`), 1), "invalid model"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -1,5 +1,5 @@
 // Package lstm holds recur's recurrent language models, written once against engine.Backend:
-// an embedding, a stack of vanilla RNN (tanh) or LSTM layers with dropout between them, and a
+// an embedding, a stack of vanilla RNN (tanh), LSTM or GRU layers with dropout between them, and a
 // linear head trained with softmax cross-entropy by truncated backpropagation through time.
 // It also holds the training loop, sampling, evaluation and checkpoints.
 package lstm
@@ -16,12 +16,13 @@ import (
 const (
 	CellLSTM = "lstm"
 	CellRNN  = "rnn"
+	CellGRU  = "gru"
 )
 
 // Config is a model's architecture, stored as config.json in a checkpoint. Model, Layers,
 // Hidden, Embed and Vocab are enough to load weights trained elsewhere.
 type Config struct {
-	Model  string   `json:"model"`  // "lstm" or "rnn"
+	Model  string   `json:"model"`  // "lstm", "gru" or "rnn"
 	Layers int      `json:"layers"` // stacked recurrent layers
 	Hidden int      `json:"hidden"` // H, units per layer
 	Embed  int      `json:"embed"`  // E, embedding width
@@ -30,8 +31,8 @@ type Config struct {
 
 // Validate checks the architecture and returns an error naming the first invalid field.
 func (c Config) Validate() error {
-	if c.Model != CellLSTM && c.Model != CellRNN {
-		return fmt.Errorf("invalid model %q (--model, or \"model\" in config.json): use lstm or rnn", c.Model)
+	if c.Model != CellLSTM && c.Model != CellRNN && c.Model != CellGRU {
+		return fmt.Errorf("invalid model %q (--model, or \"model\" in config.json): use lstm, gru or rnn", c.Model)
 	}
 	if c.Layers < 1 {
 		return fmt.Errorf("invalid layer count %d (--layers, or \"layers\" in config.json): use 1 or more", c.Layers)
@@ -75,10 +76,13 @@ const (
 )
 
 // gatesPerUnit returns G, the number of gate blocks per hidden unit: 4 (i, f, g, o) for LSTM,
-// 1 for a vanilla RNN.
+// 3 (r, z, n) for GRU, 1 for a vanilla RNN.
 func (c Config) gatesPerUnit() int {
-	if c.Model == CellLSTM {
+	switch c.Model {
+	case CellLSTM:
 		return 4
+	case CellGRU:
+		return 3
 	}
 	return 1
 }
@@ -101,8 +105,8 @@ func (s ParamSpec) Len() int {
 
 // ParamSpecs lists the model's parameters in a fixed order: embedding.weight, then for each
 // layer k weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k}, then head.weight and
-// head.bias. Names and shapes are those of PyTorch's nn.Embedding, nn.LSTM (or nn.RNN) and
-// nn.Linear.
+// head.bias. Names and shapes are those of PyTorch's nn.Embedding, nn.LSTM (or nn.RNN, nn.GRU)
+// and nn.Linear.
 func (c Config) ParamSpecs() []ParamSpec {
 	V, E, H, G := len(c.Vocab), c.Embed, c.Hidden, c.gatesPerUnit()
 	var specs []ParamSpec

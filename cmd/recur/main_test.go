@@ -164,7 +164,7 @@ func TestBadInput(t *testing.T) {
 		{"empty file", []string{"train", "--data", empty}, "empty"},
 		{"invalid utf8", []string{"train", "--data", bad}, "offset 2"},
 		{"corpus smaller than batch", append([]string{"train", "--data", small}, smallModel...), "lower --batch, --seq or --val-frac"},
-		{"unknown model", []string{"train", "--data", data, "--model", "gru"}, `invalid model "gru"`},
+		{"unknown model", []string{"train", "--data", data, "--model", "mlp"}, `invalid model "mlp"`},
 		{"unknown optimizer", append([]string{"train", "--data", data, "--optim", "lbfgs"}, smallModel...), `invalid optimizer "lbfgs"`},
 		{"unknown device", append([]string{"train", "--data", data, "--device", "tpu"}, smallModel...), "tpu"},
 		{"dropout one", []string{"train", "--data", data, "--dropout", "1"}, "--dropout 1"},
@@ -272,6 +272,10 @@ func TestOutputsNeverDeleteUserFiles(t *testing.T) {
 		}
 	}
 
+	// A missing parent directory is created.
+	if code, errOut := train("--out", filepath.Join(dir, "runs", "first")); code != 0 {
+		t.Fatalf("--out under a missing parent: %s", errOut)
+	}
 	// A trailing slash names the same directory.
 	if code, errOut := train("--out", ck+"/"); code != 0 {
 		t.Fatalf("--out with a trailing slash: %s", errOut)

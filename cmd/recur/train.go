@@ -33,7 +33,7 @@ func newTrainFlagSet(f *trainFlags) *flag.FlagSet {
 	fs.StringVar(&f.Data, "data", "", "training text: a UTF-8 file or a directory tree")
 	fs.StringVar(&f.Filter, "filter", "", "with a directory, read only files whose name matches this glob, such as '*.go'")
 	fs.Float64Var(&f.ValFrac, "val-frac", 0.05, "fraction of the text, taken from its end, held out for validation")
-	fs.StringVar(&f.arch.Model, "model", lstm.CellLSTM, "recurrent cell: lstm or rnn (tanh)")
+	fs.StringVar(&f.arch.Model, "model", lstm.CellLSTM, "recurrent cell: lstm, gru or rnn (tanh)")
 	fs.IntVar(&f.arch.Layers, "layers", 2, "stacked recurrent layers")
 	fs.IntVar(&f.arch.Hidden, "hidden", 256, "hidden units per layer")
 	fs.IntVar(&f.arch.Embed, "embed", 64, "embedding width")

@@ -44,6 +44,8 @@ var modelCases = []struct {
 	{lstm.CellLSTM, 3},
 	{lstm.CellRNN, 1},
 	{lstm.CellRNN, 3},
+	{lstm.CellGRU, 1},
+	{lstm.CellGRU, 3},
 }
 
 // modelRun is one model on the backend under test, with a workspace of B×T and the same

@@ -45,6 +45,8 @@ func Run(t *testing.T, newBackend func(t *testing.T) engine.Backend, tols Tolera
 		{"EmbeddingBackward", testEmbeddingBackward},
 		{"LSTMForward", testLSTMForward},
 		{"LSTMBackward", testLSTMBackward},
+		{"GRUForward", testGRUForward},
+		{"GRUBackward", testGRUBackward},
 		{"RNNForward", testRNNForward},
 		{"RNNBackward", testRNNBackward},
 		{"SoftmaxCrossEntropy", testSoftmaxCrossEntropy},

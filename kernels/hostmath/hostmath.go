@@ -22,6 +22,19 @@ static void lstm_gates_backward(const float *gates, const float *c_prev, const f
 	}
 }
 
+static void gru_gates_forward(float *xg, const float *hg, const float *h_prev, float *h, int B, int H) {
+	for (int unit = 0; unit < B * H; unit++) {
+		recur_gru_gates_forward_unit(unit, xg, hg, h_prev, h, H);
+	}
+}
+
+static void gru_gates_backward(const float *xg, const float *hg, const float *h_prev, const float *dh_out,
+                               const float *dh_rec, float *dxg, float *dhg, float *dh_prev, int B, int H) {
+	for (int unit = 0; unit < B * H; unit++) {
+		recur_gru_gates_backward_unit(unit, xg, hg, h_prev, dh_out, dh_rec, dxg, dhg, dh_prev, H);
+	}
+}
+
 static void rnn_forward(const float *pre, float *h, int n) {
 	for (int i = 0; i < n; i++) {
 		recur_rnn_forward_element(i, pre, h);
@@ -296,6 +309,37 @@ func LSTMGatesBackward(gates, cPrev, c, dhOut, dhRec, dc, dgates []float32, B, H
 	}
 	C.lstm_gates_backward(floats(gates), floats(cPrev), floats(c), floats(dhOut), floats(dhRec), floats(dc),
 		floats(dgates), C.int(B), C.int(H))
+}
+
+// GRUGatesForward runs gru_gates_forward: it activates xg [B×3H] in place, given the recurrent
+// pre-activations hg [B×3H], and writes h [B×H]. h may be hPrev.
+func GRUGatesForward(xg, hg, hPrev, h []float32, B, H int) {
+	const op = "GRUGatesForward"
+	checkShape(op, B, 3, H)
+	checkLen(op, "xg", len(xg), B*3*H)
+	checkLen(op, "hg", len(hg), B*3*H)
+	checkLen(op, "hPrev", len(hPrev), B*H)
+	checkLen(op, "h", len(h), B*H)
+	C.gru_gates_forward(floats(xg), floats(hg), floats(hPrev), floats(h), C.int(B), C.int(H))
+}
+
+// GRUGatesBackward runs gru_gates_backward. xg contains the activated gates and dhRec may be nil.
+// It writes dxg and dhg [B×3H], which may be xg and hg, and dhPrev [B×H], the gradient through
+// z·hPrev alone.
+func GRUGatesBackward(xg, hg, hPrev, dhOut, dhRec, dxg, dhg, dhPrev []float32, B, H int) {
+	const op = "GRUGatesBackward"
+	checkShape(op, B, 3, H)
+	for name, x := range map[string][]float32{"xg": xg, "hg": hg, "dxg": dxg, "dhg": dhg} {
+		checkLen(op, name, len(x), B*3*H)
+	}
+	for name, x := range map[string][]float32{"hPrev": hPrev, "dhOut": dhOut, "dhPrev": dhPrev} {
+		checkLen(op, name, len(x), B*H)
+	}
+	if dhRec != nil {
+		checkLen(op, "dhRec", len(dhRec), B*H)
+	}
+	C.gru_gates_backward(floats(xg), floats(hg), floats(hPrev), floats(dhOut), floats(dhRec), floats(dxg),
+		floats(dhg), floats(dhPrev), C.int(B), C.int(H))
 }
 
 // RNNForward runs rnn_forward over len(pre) elements: h = tanh(pre).

@@ -225,6 +225,79 @@ func TestLSTMGatesBackward(t *testing.T) {
 	}
 }
 
+// gruShapes are the (B, H) pairs of the GRU tests, chosen as for the LSTM.
+var gruShapes = [][2]int{{3, 5}, {1, 1}, {2, 7}}
+
+// gruInputs returns input and recurrent pre-activations [B×3H] of order 4, with saturating values of
+// ±50 and ±100 in the first row of xg, and a previous hidden state [B×H] in (−1, 1).
+func gruInputs(rng *rand.Rand, B, H int) (xg, hg, hPrev []float32) {
+	xg = randomFloats(rng, B*3*H, 4)
+	for k, v := range []float32{100, -100, 50} {
+		if k < len(xg) {
+			xg[k*H] = v
+		}
+	}
+	return xg, randomFloats(rng, B*3*H, 4), randomFloats(rng, B*H, 1)
+}
+
+func TestGRUGatesForward(t *testing.T) {
+	rng := newRNG()
+	for _, shape := range gruShapes {
+		B, H := shape[0], shape[1]
+		t.Run(fmt.Sprintf("B=%d,H=%d", B, H), func(t *testing.T) {
+			xgIn, hg, hPrev := gruInputs(rng, B, H)
+			xg, hgCopy, h := slices.Clone(xgIn), slices.Clone(hg), make([]float32, B*H)
+			GRUGatesForward(xg, hgCopy, hPrev, h, B, H)
+
+			act, wantH := cpuref.GRUCellForward(widen(xgIn), widen(hg), widen(hPrev), B, H)
+			assertClose(t, "xg", xg, act, activationAtol, activationRtol)
+			assertClose(t, "h", h, wantH, activationAtol, activationRtol)
+			assertBitsEqual(t, "hg after forward", hgCopy, hg)
+
+			// h may be the same tensor as hPrev.
+			state, xgInPlace := slices.Clone(hPrev), slices.Clone(xgIn)
+			GRUGatesForward(xgInPlace, hg, state, state, B, H)
+			assertBitsEqual(t, "h written over hPrev", state, h)
+			assertBitsEqual(t, "xg with h written over hPrev", xgInPlace, xg)
+		})
+	}
+}
+
+func TestGRUGatesBackward(t *testing.T) {
+	rng := newRNG()
+	for _, shape := range gruShapes {
+		B, H := shape[0], shape[1]
+		xgIn, hg, hPrev := gruInputs(rng, B, H)
+		xg, h := slices.Clone(xgIn), make([]float32, B*H)
+		GRUGatesForward(xg, hg, hPrev, h, B, H)
+		dhOut, dhRec := randomFloats(rng, B*H, 1), randomFloats(rng, B*H, 1)
+
+		for _, withRec := range []bool{true, false} {
+			t.Run(fmt.Sprintf("B=%d,H=%d,dhRec=%v", B, H, withRec), func(t *testing.T) {
+				rec := dhRec
+				if !withRec {
+					rec = nil
+				}
+				dxg, dhg, dhPrev := make([]float32, B*3*H), make([]float32, B*3*H), make([]float32, B*H)
+				GRUGatesBackward(xg, hg, hPrev, dhOut, rec, dxg, dhg, dhPrev, B, H)
+
+				dh := addFloat64(widen(dhOut), widen(rec))
+				wantDxg, wantDhg, wantDhPrev := cpuref.GRUCellBackward(widen(xg), widen(hg), widen(hPrev), dh, B, H)
+				assertClose(t, "dxg", dxg, wantDxg, activationAtol, activationRtol)
+				assertClose(t, "dhg", dhg, wantDhg, activationAtol, activationRtol)
+				assertClose(t, "dhPrev", dhPrev, wantDhPrev, activationAtol, activationRtol)
+
+				// dxg may be xg, dhg may be hg and dhPrev may be dhOut.
+				xgInPlace, hgInPlace, dhInPlace := slices.Clone(xg), slices.Clone(hg), slices.Clone(dhOut)
+				GRUGatesBackward(xgInPlace, hgInPlace, hPrev, dhInPlace, rec, xgInPlace, hgInPlace, dhInPlace, B, H)
+				assertBitsEqual(t, "dxg written over xg", xgInPlace, dxg)
+				assertBitsEqual(t, "dhg written over hg", hgInPlace, dhg)
+				assertBitsEqual(t, "dhPrev written over dhOut", dhInPlace, dhPrev)
+			})
+		}
+	}
+}
+
 func TestRNN(t *testing.T) {
 	const n = 37
 	rng := newRNG()

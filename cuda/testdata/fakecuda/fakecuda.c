@@ -449,6 +449,8 @@ static const struct {
 } kernels[] = {
 	{"lstm_gates_forward", "ppppii"},
 	{"lstm_gates_backward", "pppppppii"},
+	{"gru_gates_forward", "ppppii"},
+	{"gru_gates_backward", "ppppppppii"},
 	{"rnn_forward", "ppi"},
 	{"rnn_backward", "ppppi"},
 	{"add_bias", "ppii"},
@@ -539,6 +541,15 @@ static void run_kernel(op *o) {
 			if (u < (long long)I(7) * I(8))
 				recur_lstm_gates_backward_unit((int)u, P(0), P(1), P(2), P(3), P(4), P(5),
 					P(6), I(8));
+	} else if (!strcmp(name, "gru_gates_forward")) {
+		for (long long u = 0; u < total; u++)
+			if (u < (long long)I(4) * I(5))
+				recur_gru_gates_forward_unit((int)u, P(0), P(1), P(2), P(3), I(5));
+	} else if (!strcmp(name, "gru_gates_backward")) {
+		for (long long u = 0; u < total; u++)
+			if (u < (long long)I(8) * I(9))
+				recur_gru_gates_backward_unit((int)u, P(0), P(1), P(2), P(3), P(4), P(5),
+					P(6), P(7), I(9));
 	} else if (!strcmp(name, "rnn_forward")) {
 		for (long long i = 0; i < total && i < I(2); i++) recur_rnn_forward_element((int)i, P(0), P(1));
 	} else if (!strcmp(name, "rnn_backward")) {
