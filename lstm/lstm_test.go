@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -474,5 +475,38 @@ func TestTrainSkipsNonFiniteSteps(t *testing.T) {
 	err = SaveCheckpoint(filepath.Join(t.TempDir(), "ck"), m, nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "is +Inf") {
 		t.Errorf("saving an infinite weight: error %v, want a rejection", err)
+	}
+}
+
+func TestTrainHeapStaysFlat(t *testing.T) {
+	cfg := Config{Model: CellLSTM, Layers: 2, Hidden: 16, Embed: 8, Vocab: testVocab(6)}
+	m := newTestModel(t, cfg, 1)
+	tc := trainConfig(300)
+	tc.Dropout = 0.1
+	tr, err := NewTrainer(m, tc, cyclicText(5000, 6))
+	if err != nil {
+		t.Fatal(err)
+	}
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	if _, err := tr.TrainStep(); err != nil {
+		t.Fatal(err)
+	}
+	after1 := heap()
+	for i := 0; i < 200; i++ {
+		if _, err := tr.TrainStep(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after201 := heap()
+	// A step allocates nothing that lives on, so the heap may only wobble by the runtime's
+	// own bookkeeping.
+	const maxGrowthBytes = 64 << 10
+	if after201 > after1+maxGrowthBytes {
+		t.Errorf("heap grew from %d to %d bytes over 200 chunks, more than %d", after1, after201, maxGrowthBytes)
 	}
 }
