@@ -1,6 +1,7 @@
 package lstm
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
@@ -55,6 +56,10 @@ func (tc TrainConfig) Validate() error {
 
 // maxForgetBias bounds --forget-bias: σ(±100) is already 0 or 1 in float32.
 const maxForgetBias = 100.0
+
+// ErrDiverged is wrapped by the error TrainStep returns after MaxSkippedSteps non-finite steps
+// in a row.
+var ErrDiverged = errors.New("training diverged")
 
 // MaxSkippedSteps is how many non-finite steps in a row the trainer skips before it stops
 // with an error.
@@ -144,7 +149,7 @@ func (tr *Trainer) TrainStep() (StepResult, error) {
 			if tr.Config.Clip == 0 {
 				hint = "lower --lr or set --clip, for example --clip 5"
 			}
-			return res, fmt.Errorf("training diverged: %d steps in a row had a non-finite loss or gradient (last loss %g, gradient norm %g); %s", tr.Skipped, res.Loss, res.GradNorm, hint)
+			return res, fmt.Errorf("%w: %d steps in a row had a non-finite loss or gradient (last loss %g, gradient norm %g); %s", ErrDiverged, tr.Skipped, res.Loss, res.GradNorm, hint)
 		}
 		tr.Opt.Step++ // keep the dropout counters of later steps distinct
 		return res, nil

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -341,12 +342,15 @@ func trainLoop(f *trainFlags, tr *lstm.Trainer, val []int32, savedStep int, stdo
 			if err := mw.write(metricsRecord{Kind: "eval", Step: step, ValLoss: &loss, ValBPC: ptr(loss / math.Ln2)}); err != nil {
 				return err
 			}
-			p.logf("step %d  validation loss %.4f nats  %.4f bits per character", step, loss, loss/math.Ln2)
+			p.logf("step %d  validation loss %.4g nats  %.4g bits per character", step, loss, loss/math.Ln2)
 		}
-		// A non-finite validation loss or a run of skipped steps means the weights are not
-		// worth keeping, so the previous checkpoint stays.
-		if math.IsInf(lastVal, 0) || (len(val) >= 2 && math.IsNaN(lastVal)) || tr.Skipped > 0 {
-			p.logf("step %d  checkpoint not written: the validation loss is %g and %d steps in a row were skipped", step, lastVal, tr.Skipped)
+		// A non-finite validation loss, one worse than twice that of uniform guessing, or a
+		// run of skipped steps means the weights are not worth keeping, so the previous
+		// checkpoint stays.
+		guessing := math.Log(float64(len(tr.Model.Cfg.Vocab)))
+		if math.IsInf(lastVal, 0) || (len(val) >= 2 && math.IsNaN(lastVal)) || lastVal > 2*guessing || tr.Skipped > 0 {
+			p.logf("step %d  checkpoint not written: the validation loss is %g (uniform guessing scores %.4g) and %d steps in a row were skipped",
+				step, lastVal, guessing, tr.Skipped)
 			return nil
 		}
 		if err := lstm.SaveCheckpoint(f.out, tr.Model, &f.TrainConfig, tr); err != nil {
@@ -357,11 +361,29 @@ func trainLoop(f *trainFlags, tr *lstm.Trainer, val []int32, savedStep int, stdo
 		return nil
 	}
 
+	// After MaxSkippedSteps non-finite steps in a row, training goes back to the last
+	// checkpoint with half the learning rate, at most maxRestores times.
+	const maxRestores = 3
+	restores := 0
 	var interrupted os.Signal
 	for tr.Opt.Step < f.Steps && interrupted == nil {
 		start := time.Now()
 		res, err := tr.TrainStep()
 		intervalTime += time.Since(start)
+		if errors.Is(err, lstm.ErrDiverged) && savedStep >= 0 && restores < maxRestores {
+			// Go back to the last checkpoint and continue at half the learning rate.
+			restores++
+			failedStep := tr.Opt.Step
+			if err := restoreCheckpoint(tr, f.out); err != nil {
+				p.abort()
+				return fmt.Errorf("step %d: training diverged, and restoring %s failed: %w", tr.Opt.Step, f.out, err)
+			}
+			tr.Opt.LR /= 2
+			f.LR = float64(tr.Opt.LR) // later checkpoints record the lowered rate
+			p.logf("step %d  training diverged: restored the checkpoint of step %d and lowered the learning rate to %g (restore %d of %d)",
+				failedStep, savedStep, tr.Opt.LR, restores, maxRestores)
+			continue
+		}
 		if err != nil {
 			p.abort()
 			if savedStep >= 0 {
@@ -402,6 +424,14 @@ func trainLoop(f *trainFlags, tr *lstm.Trainer, val []int32, savedStep int, stdo
 		p.abort()
 		return err
 	}
+	if savedStep != tr.Opt.Step {
+		p.abort()
+		where := "this run wrote no checkpoint"
+		if savedStep >= 0 {
+			where = fmt.Sprintf("the checkpoint in %s holds the weights of step %d", f.out, savedStep)
+		}
+		return fmt.Errorf("step %d: the final weights were not saved because their validation loss is %.4g; %s; lower --lr", tr.Opt.Step, lastVal, where)
+	}
 	if interrupted != nil {
 		p.abort()
 		fmt.Fprintf(stdout, "stopped at step %d of %d; continue with: recur train --resume %s\n", tr.Opt.Step, f.Steps, f.out)
@@ -417,6 +447,19 @@ func trainLoop(f *trainFlags, tr *lstm.Trainer, val []int32, savedStep int, stdo
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// restoreCheckpoint loads the weights and training state of the checkpoint in dir into tr.
+func restoreCheckpoint(tr *lstm.Trainer, dir string) error {
+	ck, err := lstm.LoadCheckpoint(dir)
+	if err != nil {
+		return err
+	}
+	if len(ck.Params) != tr.Model.Params.Len() || ck.State == nil {
+		return fmt.Errorf("%s does not match the model being trained", dir)
+	}
+	tr.Model.Backend.Upload(tr.Model.Params, ck.Params)
+	return tr.RestoreState(ck.State)
+}
 
 // errInterrupted reports a run stopped by a signal after its final checkpoint, so the process
 // exits with the shell's status for that signal (130 for SIGINT, 143 for SIGTERM).
