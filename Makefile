@@ -11,7 +11,7 @@ endif
 DEMO_OUT  ?= out/demo
 DEMO_STEPS ?= 1000
 
-.PHONY: build test demo bench bench-gorgonia fmt vet gpu-check clean
+.PHONY: build test demo bench bench-gorgonia fuzz fmt vet gpu-check clean
 
 build:
 	$(GO) build -o bin/recur ./cmd/recur
@@ -60,6 +60,14 @@ gpu-check:
 	cp scripts/gpu-check.sh scripts/compare_curves.py scripts/torch_bench.py bin/
 	cp $(SHARED)/data/tinyshakespeare.txt bin/
 	@du -sh bin
+
+# Each fuzzer runs for FUZZTIME beyond its seed corpus, which make test already runs.
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) ./safetensors
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeUTF8$$' -fuzztime $(FUZZTIME) ./corpus
+	$(GO) test -run '^$$' -fuzz '^FuzzEvalChunks$$' -fuzztime $(FUZZTIME) ./corpus
+	$(GO) test -run '^$$' -fuzz '^FuzzLoadConfig$$' -fuzztime $(FUZZTIME) ./lstm
 
 fmt:
 	gofmt -l -w .
