@@ -58,7 +58,7 @@ func LoadCheckpoint(dir string) (*Checkpoint, error) {
 		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
 	}
 	if !st.IsDir() {
-		return nil, fmt.Errorf("checkpoint %s is not a directory: pass the directory that holds %s and %s", dir, ModelFile, ConfigFile)
+		return nil, fmt.Errorf("checkpoint %s is not a directory: pass the directory that contains %s and %s", dir, ModelFile, ConfigFile)
 	}
 	raw, err := os.ReadFile(filepath.Join(dir, ConfigFile))
 	if err != nil {
@@ -189,11 +189,11 @@ func CheckCheckpointDir(dir string, replace bool) error {
 		}
 		for _, e := range entries {
 			if !checkpointFiles[e.Name()] {
-				return fmt.Errorf("checkpoint directory %s holds %s, which recur did not write, and replacing the checkpoint would delete it: choose another --out or move the file", dir, e.Name())
+				return fmt.Errorf("checkpoint directory %s contains %s, which recur did not write, and replacing the checkpoint would delete it: choose another --out or move the file", dir, e.Name())
 			}
 		}
 		if len(entries) > 0 && !replace {
-			return fmt.Errorf("%s already holds a checkpoint: continue it with --resume %s, or choose another --out", dir, dir)
+			return fmt.Errorf("%s already contains a checkpoint: continue it with --resume %s, or choose another --out", dir, dir)
 		}
 	}
 	// A missing parent is created, as SaveCheckpoint would, so --out runs/new works.
@@ -278,7 +278,7 @@ func (tr *Trainer) RestoreState(f *safetensors.File) error {
 	}
 
 	if kind := f.Metadata["optim"]; kind != tr.Opt.Kind {
-		return fmt.Errorf("%s holds the state of optimizer %q, but the run uses %q: the checkpoint is inconsistent, so start a new run or restore its files", TrainStateFile, kind, tr.Opt.Kind)
+		return fmt.Errorf("%s contains the state of optimizer %q, but the run uses %q: the checkpoint is inconsistent, so start a new run or restore its files", TrainStateFile, kind, tr.Opt.Kind)
 	}
 	var vals [6]int
 	for i, key := range []string{"step", "batch", "seq", "data_position", "epoch", "skipped"} {

@@ -281,7 +281,7 @@ func TestOutputsNeverDeleteUserFiles(t *testing.T) {
 		t.Fatalf("--out with a trailing slash: %s", errOut)
 	}
 	// A second fresh run must not replace the first run's checkpoint.
-	if code, errOut := train("--out", ck); code == 0 || !strings.Contains(errOut, "already holds a checkpoint") {
+	if code, errOut := train("--out", ck); code == 0 || !strings.Contains(errOut, "already contains a checkpoint") {
 		t.Errorf("fresh run over a checkpoint: exit %d, stderr %q", code, errOut)
 	}
 	entries, err := os.ReadDir(dir)
