@@ -44,19 +44,22 @@ bench: build
 bench-gorgonia:
 	cd cmd/bench/gorgonia && $(GO) build -o ../../../bin/bench-gorgonia .
 
-# Builds everything the GPU check runs into bin/, which is then the whole check: a machine with
+# Builds everything the GPU check runs into a fresh bin/, which is then the whole check: a machine with
 # an NVIDIA GPU and no Go toolchain runs bin/gpu-check.sh OUTDIR. The tinyshakespeare text is
 # copied from the shared folder beside the repository.
 SHARED   ?= ../shared
 GPU_LDFLAGS = -ldflags='-s -w'
 gpu-check:
 	@test -f $(SHARED)/data/tinyshakespeare.txt || { echo "gpu-check: $(SHARED)/data/tinyshakespeare.txt not found: set SHARED to the folder that holds data/ and anchors/"; exit 1; }
-	mkdir -p bin
+	rm -rf bin && mkdir -p bin
 	$(GO) build $(GPU_LDFLAGS) -o bin/recur ./cmd/recur
 	$(GO) build $(GPU_LDFLAGS) -o bin/bench ./cmd/bench
 	$(GO) test -c $(GPU_LDFLAGS) -o bin/enginetest.test ./engine/enginetest
 	$(GO) test -c $(GPU_LDFLAGS) -o bin/engine.test ./engine
 	$(GO) test -c $(GPU_LDFLAGS) -o bin/cuda.test ./cuda
+	$(GO) test -c $(GPU_LDFLAGS) -o bin/lstm.test ./lstm
+	mkdir -p bin/testdata/torch
+	cp lstm/testdata/torch/*.safetensors bin/testdata/torch/
 	cp scripts/gpu-check.sh scripts/compare_curves.py scripts/torch_bench.py bin/
 	cp $(SHARED)/data/tinyshakespeare.txt bin/
 	@du -sh bin

@@ -59,6 +59,18 @@ func TestTorchParity(t *testing.T) {
 					checkTorchFixture(t, f, be)
 				})
 			}
+			t.Run("cuda", func(t *testing.T) {
+				be, err := engine.NewCUDA(engine.CUDAOptions{Precision: "fp32"})
+				if err != nil {
+					// CI machines have no GPU; RECUR_REQUIRE_CUDA makes the GPU check fail here.
+					if os.Getenv("RECUR_REQUIRE_CUDA") == "1" {
+						t.Fatalf("RECUR_REQUIRE_CUDA=1 but the CUDA backend did not start: %v", err)
+					}
+					t.Skipf("skipping CUDA: %v", err)
+				}
+				defer be.Close()
+				checkTorchFixture(t, f, be)
+			})
 		})
 	}
 }
