@@ -129,7 +129,7 @@ type Dropout struct {
 // final state in slot T (CarryState moves it), and returns the number of scored targets;
 // LossSum reads their losses back. With targets nil it computes the logits only. The
 // workspace keeps ids for Backward, so the caller must not change them in between. Forward
-// only queues work on the backend: it never waits for a device.
+// only queues work on the backend and reads nothing back from it.
 func (m *Model) Forward(w *Workspace, ids, targets []int32, drop Dropout) (count int) {
 	be, cfg := m.Backend, m.Cfg
 	H, E, V, L := cfg.Hidden, cfg.Embed, len(cfg.Vocab), cfg.Layers
@@ -226,7 +226,7 @@ func (m *Model) PrepareBackward(w *Workspace) { m.allocBackward(w) }
 // the chunk and stops at the carried state.
 func (m *Model) Backward(w *Workspace) {
 	be, cfg := m.Backend, m.Cfg
-	H, E, V, G, L := cfg.Hidden, cfg.Embed, len(cfg.Vocab), cfg.gatesPerUnit(), cfg.Layers
+	H, V, G, L := cfg.Hidden, len(cfg.Vocab), cfg.gatesPerUnit(), cfg.Layers
 	B, T := w.B, w.T
 	TB := T * B
 
@@ -238,7 +238,7 @@ func (m *Model) Backward(w *Workspace) {
 
 	dy, dx := w.dy, w.dx
 	for l := L - 1; l >= 0; l-- {
-		lp, lg := m.p.layers[l], m.g.layers[l]
+		lp := m.p.layers[l]
 		if cfg.Model == CellGRU {
 			m.backwardGRULayer(w, l, dy, dx)
 			if l == 0 {
@@ -268,28 +268,44 @@ func (m *Model) Backward(w *Workspace) {
 			}
 		}
 
-		// Weight gradients as one GEMM each over all T steps.
-		x, in := w.x0, E
-		if l > 0 {
-			x, in = w.h[l-1].Slice(B*H, TB*H), H
-			if w.dropped[l-1] {
-				x = w.drop[l-1]
-			}
-		}
-		be.Gemm(true, false, G*H, H, TB, 1, w.dgates, w.h[l].Slice(0, TB*H), 1, lg.whh)
-		be.Gemm(true, false, G*H, in, TB, 1, w.dgates, x, 1, lg.wih)
-		be.SumRows(lg.bih, w.dgates, TB, G*H)
-		be.SumRows(lg.bhh, w.dgates, TB, G*H)
-
+		// For LSTM and RNN, the input and recurrent pre-activations share one gradient.
+		m.backwardLayerWeights(w, l, w.dgates, dx)
 		if l == 0 {
-			be.Gemm(false, false, TB, E, G*H, 1, w.dgates, lp.wih, 0, w.dx0)
-			be.EmbeddingBackward(m.g.embedding, w.dx0, w.ids, E)
 			break
 		}
-		be.Gemm(false, false, TB, H, G*H, 1, w.dgates, lp.wih, 0, dx)
-		if w.dropped[l-1] {
-			be.Mul(dx, w.mask[l-1])
-		}
 		dy, dx = dx, dy
+	}
+}
+
+// backwardLayerWeights accumulates layer l's weight and bias gradients as one GEMM or column
+// sum each over all T steps, from w.dgates (the gradient of the input pre-activations) and
+// dhh (of the recurrent pre-activations). It then writes the gradient of the layer's input into
+// dx, or, for layer 0, passes it on to the embedding's gradient.
+func (m *Model) backwardLayerWeights(w *Workspace, l int, dhh, dx engine.Tensor) {
+	be, cfg := m.Backend, m.Cfg
+	H, E, G := cfg.Hidden, cfg.Embed, cfg.gatesPerUnit()
+	B, TB := w.B, w.T*w.B
+	lp, lg := m.p.layers[l], m.g.layers[l]
+
+	x, in := w.x0, E
+	if l > 0 {
+		x, in = w.h[l-1].Slice(B*H, TB*H), H
+		if w.dropped[l-1] {
+			x = w.drop[l-1]
+		}
+	}
+	be.Gemm(true, false, G*H, H, TB, 1, dhh, w.h[l].Slice(0, TB*H), 1, lg.whh)
+	be.Gemm(true, false, G*H, in, TB, 1, w.dgates, x, 1, lg.wih)
+	be.SumRows(lg.bih, w.dgates, TB, G*H)
+	be.SumRows(lg.bhh, dhh, TB, G*H)
+
+	if l == 0 {
+		be.Gemm(false, false, TB, E, G*H, 1, w.dgates, lp.wih, 0, w.dx0)
+		be.EmbeddingBackward(m.g.embedding, w.dx0, w.ids, E)
+		return
+	}
+	be.Gemm(false, false, TB, H, G*H, 1, w.dgates, lp.wih, 0, dx)
+	if w.dropped[l-1] {
+		be.Mul(dx, w.mask[l-1])
 	}
 }

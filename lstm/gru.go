@@ -30,9 +30,9 @@ func (m *Model) forwardGRULayer(w *Workspace, l int, x engine.Tensor, in int) {
 // to the embedding.
 func (m *Model) backwardGRULayer(w *Workspace, l int, dy, dx engine.Tensor) {
 	be, cfg := m.Backend, m.Cfg
-	H, E, B, T := cfg.Hidden, cfg.Embed, w.B, w.T
-	TB, G := T*B, 3
-	lp, lg := m.p.layers[l], m.g.layers[l]
+	H, B, T := cfg.Hidden, w.B, w.T
+	G := 3
+	lp := m.p.layers[l]
 
 	// dhPrev alternates between two buffers, so that GRUBackward never writes the dhRec it
 	// reads in the same call.
@@ -53,26 +53,5 @@ func (m *Model) backwardGRULayer(w *Workspace, l int, dy, dx engine.Tensor) {
 		}
 	}
 
-	// Weight gradients as one GEMM each over all T steps.
-	x, in := w.x0, E
-	if l > 0 {
-		x, in = w.h[l-1].Slice(B*H, TB*H), H
-		if w.dropped[l-1] {
-			x = w.drop[l-1]
-		}
-	}
-	be.Gemm(true, false, G*H, H, TB, 1, w.dhg, w.h[l].Slice(0, TB*H), 1, lg.whh)
-	be.Gemm(true, false, G*H, in, TB, 1, w.dgates, x, 1, lg.wih)
-	be.SumRows(lg.bih, w.dgates, TB, G*H)
-	be.SumRows(lg.bhh, w.dhg, TB, G*H)
-
-	if l == 0 {
-		be.Gemm(false, false, TB, E, G*H, 1, w.dgates, lp.wih, 0, w.dx0)
-		be.EmbeddingBackward(m.g.embedding, w.dx0, w.ids, E)
-		return
-	}
-	be.Gemm(false, false, TB, H, G*H, 1, w.dgates, lp.wih, 0, dx)
-	if w.dropped[l-1] {
-		be.Mul(dx, w.mask[l-1])
-	}
+	m.backwardLayerWeights(w, l, w.dhg, dx)
 }
