@@ -106,7 +106,7 @@ func NewCPU(opts CPUOptions) (*CPU, error) {
 // gives the CPU backend. "cuda" and "cuda:N" give the CUDA backend on GPU 0 or N, or an
 // error naming what is missing. precision ("fp32", "tf32" or "bf16") sets the CUDA backend's
 // matrix products; the CPU backend computes in float32 and accepts only "fp32", except under
-// "auto", where the note says that the precision was not applied.
+// "auto", where the note reports that the precision was not applied.
 func Open(device, precision string) (Backend, string, error) {
 	if _, err := parsePrecision(precision); err != nil {
 		return nil, "", err

@@ -76,7 +76,7 @@ type stateKey struct {
 	layer int
 }
 
-// Trace is what a model computed while reading a text of N characters.
+// Trace is the record of a model's states and predictions over a text of N characters.
 type Trace struct {
 	Cell   string
 	Layers int

@@ -314,7 +314,7 @@ func TestDivergedRunKeepsCheckpoint(t *testing.T) {
 	if code == 0 {
 		t.Fatal("training at --lr 1e38 succeeded, want a divergence error")
 	}
-	for _, want := range []string{"restored the checkpoint of step 4", "holds the weights of step 4"} {
+	for _, want := range []string{"restored the checkpoint of step 4", "contains the weights of step 4"} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("stderr %q lacks %q", errOut, want)
 		}

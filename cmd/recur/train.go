@@ -387,7 +387,7 @@ func trainLoop(f *trainFlags, tr *lstm.Trainer, val []int32, savedStep int, stdo
 		if err != nil {
 			p.abort()
 			if savedStep >= 0 {
-				return fmt.Errorf("step %d: %w; the checkpoint in %s holds the weights of step %d", tr.Opt.Step, err, f.out, savedStep)
+				return fmt.Errorf("step %d: %w; the checkpoint in %s contains the weights of step %d", tr.Opt.Step, err, f.out, savedStep)
 			}
 			return fmt.Errorf("step %d: %w; this run wrote no checkpoint", tr.Opt.Step, err)
 		}
@@ -428,7 +428,7 @@ func trainLoop(f *trainFlags, tr *lstm.Trainer, val []int32, savedStep int, stdo
 		p.abort()
 		where := "this run wrote no checkpoint"
 		if savedStep >= 0 {
-			where = fmt.Sprintf("the checkpoint in %s holds the weights of step %d", f.out, savedStep)
+			where = fmt.Sprintf("the checkpoint in %s contains the weights of step %d", f.out, savedStep)
 		}
 		return fmt.Errorf("step %d: the final weights were not saved because their validation loss is %.4g; %s; lower --lr", tr.Opt.Step, lastVal, where)
 	}

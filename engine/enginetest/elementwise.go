@@ -175,7 +175,7 @@ func testDropout(e *env) {
 }
 
 // checkDropout runs Dropout on views and checks that element i is kept exactly when
-// engine.DropoutKeep(seed, offset+i, p) says so, and that the mask and the result match
+// engine.DropoutKeep(seed, offset+i, p) returns true, and that the mask and the result match
 // inverted dropout's 1/(1−p) scaling.
 func checkDropout(e *env, n int, p float32, seed, offset uint64) {
 	e.t.Helper()
