@@ -77,15 +77,7 @@ const (
 
 // gatesPerUnit returns G, the number of gate blocks per hidden unit: 4 (i, f, g, o) for LSTM,
 // 3 (r, z, n) for GRU, 1 for a vanilla RNN.
-func (c Config) gatesPerUnit() int {
-	switch c.Model {
-	case CellLSTM:
-		return 4
-	case CellGRU:
-		return 3
-	}
-	return 1
-}
+func (c Config) gatesPerUnit() int { return gatesOf(c.Model) }
 
 // ParamSpec names one parameter tensor and its place in the flat parameter vector.
 type ParamSpec struct {
@@ -108,28 +100,21 @@ func (s ParamSpec) Len() int {
 // head.bias. Names and shapes are those of PyTorch's nn.Embedding, nn.LSTM (or nn.RNN, nn.GRU)
 // and nn.Linear.
 func (c Config) ParamSpecs() []ParamSpec {
-	V, E, H, G := len(c.Vocab), c.Embed, c.Hidden, c.gatesPerUnit()
+	V, E, H := len(c.Vocab), c.Embed, c.Hidden
 	var specs []ParamSpec
 	off := 0
-	add := func(name string, shape ...int) {
-		s := ParamSpec{Name: name, Shape: shape, Offset: off}
-		off += s.Len()
-		specs = append(specs, s)
-	}
-	add("embedding.weight", V, E)
-	for k := 0; k < c.Layers; k++ {
-		in := H
-		if k == 0 {
-			in = E
-		}
-		add(fmt.Sprintf("%s.weight_ih_l%d", c.Model, k), G*H, in)
-		add(fmt.Sprintf("%s.weight_hh_l%d", c.Model, k), G*H, H)
-		add(fmt.Sprintf("%s.bias_ih_l%d", c.Model, k), G*H)
-		add(fmt.Sprintf("%s.bias_hh_l%d", c.Model, k), G*H)
-	}
-	add("head.weight", V, H)
-	add("head.bias", V)
+	specs, off = addSpec(specs, off, "embedding.weight", V, E)
+	specs, off = stackSpecs(specs, off, c.Model, c.Model, c.Layers, H, E)
+	specs, off = addSpec(specs, off, "head.weight", V, H)
+	specs, _ = addSpec(specs, off, "head.bias", V)
 	return specs
+}
+
+// addSpec appends a tensor named name of the given shape at offset off and returns the new
+// list and the offset after it.
+func addSpec(specs []ParamSpec, off int, name string, shape ...int) ([]ParamSpec, int) {
+	s := ParamSpec{Name: name, Shape: shape, Offset: off}
+	return append(specs, s), off + s.Len()
 }
 
 // NumParams returns the total number of parameters.
@@ -172,7 +157,8 @@ type Model struct {
 	Params  engine.Tensor // every parameter, in ParamSpecs order
 	Grads   engine.Tensor // gradients, same layout as Params
 
-	p, g paramViews
+	p, g  paramViews
+	stack *Stack
 }
 
 // NewModel allocates a model with zero parameters on be.
@@ -184,6 +170,7 @@ func NewModel(cfg Config, be engine.Backend) (*Model, error) {
 	m := &Model{Cfg: cfg, Backend: be, Params: be.Alloc(n), Grads: be.Alloc(n)}
 	m.p = cfg.views(m.Params)
 	m.g = cfg.views(m.Grads)
+	m.stack = newStack(be, cfg.Model, cfg.Layers, cfg.Hidden, cfg.Embed, cfg.ParamSpecs(), 1, m.Params, m.Grads)
 	return m, nil
 }
 

@@ -1,0 +1,484 @@
+package lstm
+
+import (
+	"fmt"
+
+	"github.com/recur-ml/recur/engine"
+)
+
+// Stack is a stack of recurrent layers (LSTM, GRU or vanilla RNN) without an input layer or a
+// head, so that every model of recur composes it: the language model, the classifier, the
+// tagger, the encoder and decoder of a sequence-to-sequence model and the caption decoder.
+// Its parameters and gradients are views into the flat vectors of the model that holds it,
+// in PyTorch's order: weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k} per layer.
+type Stack struct {
+	Cell   string // CellLSTM, CellGRU or CellRNN
+	Layers int
+	Hidden int // H
+	In     int // width of layer 0's input
+	be     engine.Backend
+	p, g   []layerParams
+}
+
+// stackSpecs appends the parameter specs of a stack named prefix (for example "lstm" or
+// "encoder.gru") to specs, starting at offset off, and returns the new list and offset.
+func stackSpecs(specs []ParamSpec, off int, prefix, cell string, layers, hidden, in int) ([]ParamSpec, int) {
+	G := gatesOf(cell)
+	for k := 0; k < layers; k++ {
+		w := hidden
+		if k == 0 {
+			w = in
+		}
+		for _, s := range []ParamSpec{
+			{Name: fmt.Sprintf("%s.weight_ih_l%d", prefix, k), Shape: []int{G * hidden, w}},
+			{Name: fmt.Sprintf("%s.weight_hh_l%d", prefix, k), Shape: []int{G * hidden, hidden}},
+			{Name: fmt.Sprintf("%s.bias_ih_l%d", prefix, k), Shape: []int{G * hidden}},
+			{Name: fmt.Sprintf("%s.bias_hh_l%d", prefix, k), Shape: []int{G * hidden}},
+		} {
+			s.Offset = off
+			off += s.Len()
+			specs = append(specs, s)
+		}
+	}
+	return specs, off
+}
+
+// gatesOf returns G, the number of gate blocks per hidden unit of a cell: 4 (i, f, g, o) for
+// LSTM, 3 (r, z, n) for GRU, 1 for a vanilla RNN.
+func gatesOf(cell string) int {
+	switch cell {
+	case CellLSTM:
+		return 4
+	case CellGRU:
+		return 3
+	}
+	return 1
+}
+
+// newStack returns a stack whose layer k's four tensors are specs[first+4k .. first+4k+3],
+// viewed in params and grads.
+func newStack(be engine.Backend, cell string, layers, hidden, in int, specs []ParamSpec, first int, params, grads engine.Tensor) *Stack {
+	s := &Stack{Cell: cell, Layers: layers, Hidden: hidden, In: in, be: be}
+	for k := 0; k < layers; k++ {
+		var lp, lg [4]engine.Tensor
+		for j := range 4 {
+			sp := specs[first+4*k+j]
+			lp[j] = params.Slice(sp.Offset, sp.Len())
+			lg[j] = grads.Slice(sp.Offset, sp.Len())
+		}
+		s.p = append(s.p, layerParams{lp[0], lp[1], lp[2], lp[3]})
+		s.g = append(s.g, layerParams{lg[0], lg[1], lg[2], lg[3]})
+	}
+	return s
+}
+
+// gates returns G for the stack's cell.
+func (s *Stack) gates() int { return gatesOf(s.Cell) }
+
+// StackRun holds the activations of one stack over B rows and T steps, and the buffers of
+// its backward pass. Buffers are allocated once, so a training step allocates nothing.
+type StackRun struct {
+	B, T, H int
+
+	gates []engine.Tensor // per layer [T·B×G·H]: pre-activations, then activated gates
+	hg    []engine.Tensor // GRU only, per layer [T·B×3H]: every step's W_hh·h_{t−1} + b_hh
+	h, c  []engine.Tensor // per layer [(T+1)·B×H]; slot 0 is the initial state
+	drop  []engine.Tensor // per layer but the last [T·B×H]: the output after dropout
+	mask  []engine.Tensor // per layer but the last [T·B×H]: the dropout mask
+
+	// Backward buffers, allocated by PrepareBackward.
+	dgates    engine.Tensor   // [T·B×G·H], reused by every layer
+	dhg       engine.Tensor   // GRU only, [T·B×3H], reused by every layer
+	dy, dx    engine.Tensor   // [T·B×H] gradients of a layer's output and input
+	dhRec, dc engine.Tensor   // [B×H]
+	dIn       engine.Tensor   // [T·B×In]: the gradient at the stack's input
+	dh0, dc0  []engine.Tensor // per layer [B×H]: the gradient at the initial state
+
+	dropped []bool        // per layer but the last: whether the last forward applied dropout
+	x       engine.Tensor // the input of the last forward
+	reset   engine.Tensor // the reset mask of the last forward, or nil
+
+	noInputGrad bool // the last forward's input is data, so Backward skips its gradient
+}
+
+// NewRun allocates the activations of the stack for B rows and T steps.
+func (s *Stack) NewRun(B, T int) *StackRun {
+	be, H, G, L := s.be, s.Hidden, s.gates(), s.Layers
+	r := &StackRun{B: B, T: T, H: H}
+	for l := 0; l < L; l++ {
+		r.gates = append(r.gates, be.Alloc(T*B*G*H))
+		r.h = append(r.h, be.Alloc((T+1)*B*H))
+		if s.Cell == CellLSTM {
+			r.c = append(r.c, be.Alloc((T+1)*B*H))
+		}
+		if s.Cell == CellGRU {
+			r.hg = append(r.hg, be.Alloc(T*B*G*H))
+		}
+		if l < L-1 {
+			r.drop = append(r.drop, be.Alloc(T*B*H))
+			r.mask = append(r.mask, be.Alloc(T*B*H))
+		}
+	}
+	r.dropped = make([]bool, max(L-1, 0))
+	return r
+}
+
+// PrepareBackward allocates the backward buffers of r. With initGrad, Backward also writes
+// the gradient at the initial state (InitGrad); a stack whose initial state comes from
+// another model, such as a decoder started from an encoder, needs it.
+func (s *Stack) PrepareBackward(r *StackRun, initGrad bool) {
+	be, H, G := s.be, s.Hidden, s.gates()
+	TB := r.T * r.B
+	if r.dgates == nil {
+		r.dgates = be.Alloc(TB * G * H)
+		r.dy = be.Alloc(TB * H)
+		r.dx = be.Alloc(TB * H)
+		r.dhRec = be.Alloc(r.B * H)
+		r.dc = be.Alloc(r.B * H)
+		r.dIn = be.Alloc(TB * s.In)
+		if s.Cell == CellGRU {
+			r.dhg = be.Alloc(TB * G * H)
+		}
+	}
+	if initGrad && r.dh0 == nil {
+		for range s.Layers {
+			r.dh0 = append(r.dh0, be.Alloc(r.B*H))
+			if s.Cell == CellLSTM {
+				r.dc0 = append(r.dc0, be.Alloc(r.B*H))
+			}
+		}
+	}
+}
+
+// InitState returns views of layer l's initial state, which Forward reads: h and, for an
+// LSTM, c (nil otherwise), each [B×H]. Write into them to start from a given state.
+func (r *StackRun) InitState(l int) (h, c engine.Tensor) { return r.stateAt(l, 0) }
+
+// FinalState returns views of layer l's state after the last step of the last Forward.
+func (r *StackRun) FinalState(l int) (h, c engine.Tensor) { return r.stateAt(l, r.T) }
+
+func (r *StackRun) stateAt(l, t int) (h, c engine.Tensor) {
+	n := r.B * r.H
+	h = r.h[l].Slice(t*n, n)
+	if r.c != nil {
+		c = r.c[l].Slice(t*n, n)
+	}
+	return h, c
+}
+
+// Output returns the top layer's h at every step of the last Forward, [T·B×H].
+func (r *StackRun) Output() engine.Tensor {
+	n := r.B * r.H
+	return r.h[len(r.h)-1].Slice(n, r.T*n)
+}
+
+// OutputGrad returns the buffer, [T·B×H], that the caller fills with the gradient at the
+// top layer's output before Backward. Backward overwrites it.
+func (r *StackRun) OutputGrad() engine.Tensor { return r.dy }
+
+// InputGrad returns the gradient at the stack's input, [T·B×In], written by Backward.
+func (r *StackRun) InputGrad() engine.Tensor { return r.dIn }
+
+// InitGrad returns the gradient at layer l's initial state, written by Backward after
+// PrepareBackward with initGrad: dh and, for an LSTM, dc (nil otherwise), each [B×H].
+func (r *StackRun) InitGrad(l int) (dh, dc engine.Tensor) {
+	dh = r.dh0[l]
+	if r.dc0 != nil {
+		dc = r.dc0[l]
+	}
+	return dh, dc
+}
+
+// Layer0GateGrad returns the gradient at layer 0's input pre-activations, [T·B×G·H], which
+// Backward leaves behind; a caller that added a gate bias reads its gradient from it.
+func (r *StackRun) Layer0GateGrad() engine.Tensor { return r.dgates }
+
+// StackInput is the input of one forward pass of a stack.
+type StackInput struct {
+	X engine.Tensor // [T·B×In], time-major: row t·B+b is step t of row b
+	// Reset is nil or [T·B×H]: after step t, every layer's h (and c) of row b is multiplied
+	// by row t·B+b, which is 0 at a left-padding step and 1 otherwise. A left-padded row then
+	// ends in the state it would reach alone, unpadded, from the initial state zero.
+	Reset engine.Tensor
+	// GateBias is nil or [B×G·H], added to layer 0's input pre-activations at every step, for
+	// example a projected image feature.
+	GateBias engine.Tensor
+	Drop     Dropout
+	// NoInputGrad skips the gradient at X in Backward, for inputs that are data.
+	NoInputGrad bool
+}
+
+// Forward runs the stack over r.T steps from the initial state in slot 0, writing every
+// step's state. It only queues work on the backend.
+func (s *Stack) Forward(r *StackRun, in StackInput) {
+	be, H, L := s.be, s.Hidden, s.Layers
+	B, T := r.B, r.T
+	TB := T * B
+	if in.X.Len() != TB*s.In {
+		panic(fmt.Sprintf("lstm: stack forward got an input of %d values for %d×%d steps of width %d", in.X.Len(), T, B, s.In))
+	}
+	r.x, r.reset = in.X, in.Reset
+	x, width := in.X, s.In
+	for l := 0; l < L; l++ {
+		var bias engine.Tensor
+		if l == 0 {
+			bias = in.GateBias
+		}
+		if s.Cell == CellGRU {
+			s.forwardGRULayer(r, l, x, width, bias)
+		} else {
+			s.forwardLayer(r, l, x, width, bias)
+		}
+		x, width = r.h[l].Slice(B*H, TB*H), H
+		if l < L-1 {
+			r.dropped[l] = in.Drop.P > 0
+			if in.Drop.P > 0 {
+				be.Copy(r.drop[l], x)
+				off := in.Drop.Offset + uint64(l)*uint64(TB*H)
+				be.Dropout(r.drop[l], r.mask[l], in.Drop.P, in.Drop.Seed, off)
+				x = r.drop[l]
+			}
+		}
+	}
+	r.noInputGrad = in.NoInputGrad
+}
+
+// addGateBias adds bias [B×G·H] to each of the T steps of gates [T·B×G·H].
+func (s *Stack) addGateBias(r *StackRun, gates, bias engine.Tensor) {
+	n := r.B * s.gates() * s.Hidden
+	for t := 0; t < r.T; t++ {
+		s.be.Axpy(1, bias, gates.Slice(t*n, n))
+	}
+}
+
+// applyReset multiplies step t's new state by the reset mask, if there is one.
+func (s *Stack) applyReset(r *StackRun, l, t int) {
+	if r.reset == nil {
+		return
+	}
+	n := r.B * s.Hidden
+	m := r.reset.Slice(t*n, n)
+	s.be.Mul(r.h[l].Slice((t+1)*n, n), m)
+	if r.c != nil {
+		s.be.Mul(r.c[l].Slice((t+1)*n, n), m)
+	}
+}
+
+// forwardLayer runs LSTM or RNN layer l over all steps, reading its input x [T·B×in] and
+// writing every step's h into r.h[l].
+func (s *Stack) forwardLayer(r *StackRun, l int, x engine.Tensor, in int, bias engine.Tensor) {
+	be, H, G, B, T := s.be, s.Hidden, s.gates(), r.B, r.T
+	TB := T * B
+	lp := s.p[l]
+	gates := r.gates[l]
+	be.Gemm(false, true, TB, G*H, in, 1, x, lp.wih, 0, gates)
+	be.AddBias(gates, lp.bih, TB, G*H)
+	be.AddBias(gates, lp.bhh, TB, G*H)
+	if bias != nil {
+		s.addGateBias(r, gates, bias)
+	}
+	for t := 0; t < T; t++ {
+		gt := gates.Slice(t*B*G*H, B*G*H)
+		hPrev := r.h[l].Slice(t*B*H, B*H)
+		hNext := r.h[l].Slice((t+1)*B*H, B*H)
+		be.Gemm(false, true, B, G*H, H, 1, hPrev, lp.whh, 1, gt)
+		if s.Cell == CellLSTM {
+			be.LSTMForward(gt, r.c[l].Slice(t*B*H, B*H), r.c[l].Slice((t+1)*B*H, B*H), hNext, B, H)
+		} else {
+			be.RNNForward(gt, hNext)
+		}
+		s.applyReset(r, l, t)
+	}
+}
+
+// forwardGRULayer runs GRU layer l over all steps. The input projections, with b_ih, are one
+// GEMM over all T steps. The recurrent projections W_hh·h_{t−1} + b_hh stay separate in
+// r.hg[l], because r multiplies only their n block and backward reads every step's.
+func (s *Stack) forwardGRULayer(r *StackRun, l int, x engine.Tensor, in int, bias engine.Tensor) {
+	be, H, B, T := s.be, s.Hidden, r.B, r.T
+	TB, G := T*B, 3
+	lp := s.p[l]
+	gates, hg := r.gates[l], r.hg[l]
+	be.Gemm(false, true, TB, G*H, in, 1, x, lp.wih, 0, gates)
+	be.AddBias(gates, lp.bih, TB, G*H)
+	if bias != nil {
+		s.addGateBias(r, gates, bias)
+	}
+	for t := 0; t < T; t++ {
+		gt := gates.Slice(t*B*G*H, B*G*H)
+		hgt := hg.Slice(t*B*G*H, B*G*H)
+		hPrev := r.h[l].Slice(t*B*H, B*H)
+		hNext := r.h[l].Slice((t+1)*B*H, B*H)
+		be.Gemm(false, true, B, G*H, H, 1, hPrev, lp.whh, 0, hgt)
+		be.AddBias(hgt, lp.bhh, B, G*H)
+		be.GRUForward(gt, hgt, hPrev, hNext, B, H)
+		s.applyReset(r, l, t)
+	}
+}
+
+// StateGrad is the gradient at a stack's final state: per layer dh and, for an LSTM, dc,
+// each [B×H]. A nil slice or entry means zero.
+type StateGrad struct {
+	H, C []engine.Tensor
+}
+
+func (g StateGrad) at(l int) (dh, dc engine.Tensor) {
+	if l < len(g.H) {
+		dh = g.H[l]
+	}
+	if l < len(g.C) {
+		dc = g.C[l]
+	}
+	return dh, dc
+}
+
+// Backward accumulates into the stack's gradients the gradient of a loss whose gradient at
+// the top layer's output is in OutputGrad (which it overwrites) and at the final state in
+// final. It writes the gradient at the input into InputGrad unless the forward pass had
+// NoInputGrad, and at the initial state into InitGrad when prepared for it. The last
+// Forward must have run on r after PrepareBackward.
+func (s *Stack) Backward(r *StackRun, final StateGrad) {
+	dy, dx := r.dy, r.dx
+	for l := s.Layers - 1; l >= 0; l-- {
+		dhT, dcT := final.at(l)
+		if s.Cell == CellGRU {
+			s.backwardGRULayer(r, l, dy, dhT)
+		} else {
+			s.backwardLayer(r, l, dy, dhT, dcT)
+		}
+		// For LSTM and RNN, the input and recurrent pre-activations share one gradient.
+		dhh := r.dgates
+		if s.Cell == CellGRU {
+			dhh = r.dhg
+		}
+		s.backwardLayerWeights(r, l, dhh, dx)
+		dy, dx = dx, dy
+	}
+}
+
+// maskGrad multiplies a gradient reaching step t's new state by the reset mask, as the
+// forward step multiplied the state.
+func (s *Stack) maskGrad(r *StackRun, t int, d engine.Tensor) {
+	if r.reset == nil || d == nil {
+		return
+	}
+	n := r.B * s.Hidden
+	s.be.Mul(d, r.reset.Slice(t*n, n))
+}
+
+// backwardLayer backpropagates through LSTM or RNN layer l over all steps, from dy [T·B×H],
+// the gradient at the layer's output, and dhT, dcT (nil for zero), at its final state. It
+// leaves the gradient at the pre-activations in r.dgates.
+func (s *Stack) backwardLayer(r *StackRun, l int, dy, dhT, dcT engine.Tensor) {
+	be, H, G, B, T := s.be, s.Hidden, s.gates(), r.B, r.T
+	lp := s.p[l]
+	if s.Cell == CellLSTM {
+		if dcT != nil {
+			be.Copy(r.dc, dcT)
+		} else {
+			be.Fill(r.dc, 0)
+		}
+	}
+	var dhRec engine.Tensor
+	if dhT != nil {
+		be.Copy(r.dhRec, dhT)
+		dhRec = r.dhRec
+	}
+	for t := T - 1; t >= 0; t-- {
+		dgt := r.dgates.Slice(t*B*G*H, B*G*H)
+		dyt := dy.Slice(t*B*H, B*H)
+		s.maskGrad(r, t, dyt)
+		s.maskGrad(r, t, dhRec)
+		if s.Cell == CellLSTM {
+			s.maskGrad(r, t, r.dc)
+			gt := r.gates[l].Slice(t*B*G*H, B*G*H)
+			cPrev := r.c[l].Slice(t*B*H, B*H)
+			c := r.c[l].Slice((t+1)*B*H, B*H)
+			be.LSTMBackward(gt, cPrev, c, dyt, dhRec, r.dc, dgt, B, H)
+		} else {
+			be.RNNBackward(r.h[l].Slice((t+1)*B*H, B*H), dyt, dhRec, dgt)
+		}
+		if t > 0 {
+			be.Gemm(false, false, B, H, G*H, 1, dgt, lp.whh, 0, r.dhRec)
+			dhRec = r.dhRec
+		}
+	}
+	if r.dh0 != nil {
+		be.Gemm(false, false, B, H, G*H, 1, r.dgates.Slice(0, B*G*H), lp.whh, 0, r.dh0[l])
+		if s.Cell == CellLSTM {
+			be.Copy(r.dc0[l], r.dc)
+		}
+	}
+}
+
+// backwardGRULayer backpropagates through GRU layer l over all steps, from dy [T·B×H] at the
+// layer's output and dhT (nil for zero) at its final state. It leaves the gradients at the
+// input and recurrent pre-activations in r.dgates and r.dhg.
+func (s *Stack) backwardGRULayer(r *StackRun, l int, dy, dhT engine.Tensor) {
+	be, H, B, T := s.be, s.Hidden, r.B, r.T
+	G := 3
+	lp := s.p[l]
+
+	// dhPrev alternates between two buffers, so that GRUBackward never writes the dhRec it
+	// reads in the same call.
+	dhBufs := [2]engine.Tensor{r.dhRec, r.dc}
+	var dhRec engine.Tensor
+	if dhT != nil {
+		// Step T−1 writes dhBufs[(T−1)%2], so the final-state gradient goes in the other.
+		dhRec = dhBufs[T%2]
+		be.Copy(dhRec, dhT)
+	}
+	for t := T - 1; t >= 0; t-- {
+		gt := r.gates[l].Slice(t*B*G*H, B*G*H)
+		hgt := r.hg[l].Slice(t*B*G*H, B*G*H)
+		dxgt := r.dgates.Slice(t*B*G*H, B*G*H)
+		dhgt := r.dhg.Slice(t*B*G*H, B*G*H)
+		hPrev := r.h[l].Slice(t*B*H, B*H)
+		dhPrev := dhBufs[t%2]
+		dyt := dy.Slice(t*B*H, B*H)
+		s.maskGrad(r, t, dyt)
+		s.maskGrad(r, t, dhRec)
+		be.GRUBackward(gt, hgt, hPrev, dyt, dhRec, dxgt, dhgt, dhPrev, B, H)
+		if t > 0 || r.dh0 != nil {
+			// GRUBackward leaves only the z·h_{t−1} path in dhPrev; add the path through hg.
+			be.Gemm(false, false, B, H, G*H, 1, dhgt, lp.whh, 1, dhPrev)
+			dhRec = dhPrev
+		}
+	}
+	if r.dh0 != nil {
+		be.Copy(r.dh0[l], dhRec)
+	}
+}
+
+// backwardLayerWeights accumulates layer l's weight and bias gradients as one GEMM or column
+// sum each over all T steps, from r.dgates (the gradient of the input pre-activations) and
+// dhh (of the recurrent pre-activations). It then writes the gradient of the layer's input
+// into dx, or, for layer 0, into r.dIn unless the input was data.
+func (s *Stack) backwardLayerWeights(r *StackRun, l int, dhh, dx engine.Tensor) {
+	be, H, G := s.be, s.Hidden, s.gates()
+	B, TB := r.B, r.T*r.B
+	lp, lg := s.p[l], s.g[l]
+
+	x, in := r.x, s.In
+	if l > 0 {
+		x, in = r.h[l-1].Slice(B*H, TB*H), H
+		if r.dropped[l-1] {
+			x = r.drop[l-1]
+		}
+	}
+	be.Gemm(true, false, G*H, H, TB, 1, dhh, r.h[l].Slice(0, TB*H), 1, lg.whh)
+	be.Gemm(true, false, G*H, in, TB, 1, r.dgates, x, 1, lg.wih)
+	be.SumRows(lg.bih, r.dgates, TB, G*H)
+	be.SumRows(lg.bhh, dhh, TB, G*H)
+
+	if l == 0 {
+		if !r.noInputGrad {
+			be.Gemm(false, false, TB, s.In, G*H, 1, r.dgates, lp.wih, 0, r.dIn)
+		}
+		return
+	}
+	be.Gemm(false, false, TB, H, G*H, 1, r.dgates, lp.wih, 0, dx)
+	if r.dropped[l-1] {
+		be.Mul(dx, r.mask[l-1])
+	}
+}
