@@ -341,8 +341,16 @@ func TestOpsDoNotAllocate(t *testing.T) {
 			}
 			for name, op := range ops {
 				op() // grows the reduction scratch
-				if n := testing.AllocsPerRun(5, op); n != 0 {
-					t.Errorf("%s allocates %v times per call, want 0", name, n)
+				// AllocsPerRun counts every allocation of the process, and under load the
+				// runtime allocates for the threads that a cgo call in OpenBLAS hands its
+				// processor to. An op that allocates does so on every try, so the least of
+				// three tries is its own count.
+				least := math.Inf(1)
+				for range 3 {
+					least = min(least, testing.AllocsPerRun(5, op))
+				}
+				if least != 0 {
+					t.Errorf("%s allocates %v times per call, want 0", name, least)
 				}
 			}
 		})

@@ -149,6 +149,14 @@ func SaveCheckpoint(dir string, m *Model, tc *TrainConfig, tr *Trainer) error {
 		return fmt.Errorf("checkpoint %s not written: parameter %d is %g", dir, i, params[i])
 	}
 
+	return WriteDirAtomic(dir, func(tmp string) error { return writeCheckpointFiles(tmp, m, params, tc, tr) })
+}
+
+// WriteDirAtomic makes dir hold exactly the files that write puts into the empty directory
+// it is given. The files go into a new directory beside dir, are synced, and the new
+// directory then replaces dir in one rename, so a crash at any moment leaves either the old
+// or the new directory complete.
+func WriteDirAtomic(dir string, write func(tmp string) error) error {
 	tmp := dir + ".tmp"
 	if err := os.RemoveAll(tmp); err != nil {
 		return err
@@ -156,7 +164,7 @@ func SaveCheckpoint(dir string, m *Model, tc *TrainConfig, tr *Trainer) error {
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return err
 	}
-	if err := writeCheckpointFiles(tmp, m, params, tc, tr); err != nil {
+	if err := write(tmp); err != nil {
 		os.RemoveAll(tmp)
 		return fmt.Errorf("write checkpoint %s: %w", dir, err)
 	}
@@ -223,7 +231,7 @@ func writeCheckpointFiles(dir string, m *Model, params []float32, tc *TrainConfi
 	if err != nil {
 		return err
 	}
-	if err := writeFileSync(filepath.Join(dir, ConfigFile), append(raw, '\n')); err != nil {
+	if err := WriteFileSync(filepath.Join(dir, ConfigFile), append(raw, '\n')); err != nil {
 		return err
 	}
 	if tr == nil {
@@ -334,7 +342,8 @@ func (tr *Trainer) RestoreState(f *safetensors.File) error {
 	return nil
 }
 
-func writeFileSync(path string, data []byte) error {
+// WriteFileSync writes data to path and syncs it to the disk.
+func WriteFileSync(path string, data []byte) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err

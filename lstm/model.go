@@ -103,16 +103,16 @@ func (c Config) ParamSpecs() []ParamSpec {
 	V, E, H := len(c.Vocab), c.Embed, c.Hidden
 	var specs []ParamSpec
 	off := 0
-	specs, off = addSpec(specs, off, "embedding.weight", V, E)
-	specs, off = stackSpecs(specs, off, c.Model, c.Model, c.Layers, H, E)
-	specs, off = addSpec(specs, off, "head.weight", V, H)
-	specs, _ = addSpec(specs, off, "head.bias", V)
+	specs, off = AppendSpec(specs, off, "embedding.weight", V, E)
+	specs, off = AppendStackSpecs(specs, off, c.Model, c.Model, c.Layers, H, E)
+	specs, off = AppendSpec(specs, off, "head.weight", V, H)
+	specs, _ = AppendSpec(specs, off, "head.bias", V)
 	return specs
 }
 
-// addSpec appends a tensor named name of the given shape at offset off and returns the new
+// AppendSpec appends a tensor named name of the given shape at offset off and returns the new
 // list and the offset after it.
-func addSpec(specs []ParamSpec, off int, name string, shape ...int) ([]ParamSpec, int) {
+func AppendSpec(specs []ParamSpec, off int, name string, shape ...int) ([]ParamSpec, int) {
 	s := ParamSpec{Name: name, Shape: shape, Offset: off}
 	return append(specs, s), off + s.Len()
 }
@@ -170,7 +170,7 @@ func NewModel(cfg Config, be engine.Backend) (*Model, error) {
 	m := &Model{Cfg: cfg, Backend: be, Params: be.Alloc(n), Grads: be.Alloc(n)}
 	m.p = cfg.views(m.Params)
 	m.g = cfg.views(m.Grads)
-	m.stack = newStack(be, cfg.Model, cfg.Layers, cfg.Hidden, cfg.Embed, cfg.ParamSpecs(), 1, m.Params, m.Grads)
+	m.stack = NewStack(be, cfg.Model, cfg.Layers, cfg.Hidden, cfg.Embed, cfg.ParamSpecs(), 1, m.Params, m.Grads)
 	return m, nil
 }
 

@@ -20,9 +20,9 @@ type Stack struct {
 	p, g   []layerParams
 }
 
-// stackSpecs appends the parameter specs of a stack named prefix (for example "lstm" or
+// AppendStackSpecs appends the parameter specs of a stack named prefix (for example "lstm" or
 // "encoder.gru") to specs, starting at offset off, and returns the new list and offset.
-func stackSpecs(specs []ParamSpec, off int, prefix, cell string, layers, hidden, in int) ([]ParamSpec, int) {
+func AppendStackSpecs(specs []ParamSpec, off int, prefix, cell string, layers, hidden, in int) ([]ParamSpec, int) {
 	G := gatesOf(cell)
 	for k := 0; k < layers; k++ {
 		w := hidden
@@ -55,9 +55,9 @@ func gatesOf(cell string) int {
 	return 1
 }
 
-// newStack returns a stack whose layer k's four tensors are specs[first+4k .. first+4k+3],
+// NewStack returns a stack whose layer k's four tensors are specs[first+4k .. first+4k+3],
 // viewed in params and grads.
-func newStack(be engine.Backend, cell string, layers, hidden, in int, specs []ParamSpec, first int, params, grads engine.Tensor) *Stack {
+func NewStack(be engine.Backend, cell string, layers, hidden, in int, specs []ParamSpec, first int, params, grads engine.Tensor) *Stack {
 	s := &Stack{Cell: cell, Layers: layers, Hidden: hidden, In: in, be: be}
 	for k := 0; k < layers; k++ {
 		var lp, lg [4]engine.Tensor
@@ -481,4 +481,41 @@ func (s *Stack) backwardLayerWeights(r *StackRun, l int, dhh, dx engine.Tensor) 
 	if r.dropped[l-1] {
 		be.Mul(dx, r.mask[l-1])
 	}
+}
+
+// Prefix returns a run over the first T steps of r (T ≤ r.T), sharing r's memory, so that
+// batches of different lengths reuse the buffers of the longest. Its backward buffers are
+// those of r at the time of the call.
+func (r *StackRun) Prefix(T int) *StackRun {
+	if T < 1 || T > r.T {
+		panic(fmt.Sprintf("lstm: prefix of %d steps of a %d-step run", T, r.T))
+	}
+	if T == r.T {
+		return r
+	}
+	p := &StackRun{B: r.B, T: T, H: r.H, dh0: r.dh0, dc0: r.dc0, dropped: r.dropped}
+	steps := func(ts []engine.Tensor, extra int) []engine.Tensor {
+		if ts == nil {
+			return nil
+		}
+		out := make([]engine.Tensor, len(ts))
+		for i, t := range ts {
+			per := t.Len() / (r.T + extra)
+			out[i] = t.Slice(0, per*(T+extra))
+		}
+		return out
+	}
+	p.gates, p.hg, p.drop, p.mask = steps(r.gates, 0), steps(r.hg, 0), steps(r.drop, 0), steps(r.mask, 0)
+	p.h, p.c = steps(r.h, 1), steps(r.c, 1)
+	if r.dgates != nil {
+		one := func(t engine.Tensor) engine.Tensor {
+			if t == nil {
+				return nil
+			}
+			return t.Slice(0, t.Len()/r.T*T)
+		}
+		p.dgates, p.dhg, p.dy, p.dx, p.dIn = one(r.dgates), one(r.dhg), one(r.dy), one(r.dx), one(r.dIn)
+		p.dhRec, p.dc = r.dhRec, r.dc
+	}
+	return p
 }

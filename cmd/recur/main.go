@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/recur-ml/recur/tasks"
 )
 
 const usage = `recur trains character-level recurrent language models.
@@ -28,6 +30,13 @@ Usage:
   recur device [--device auto|cpu|cuda:N]               show the GPU, driver and libraries found
   recur viz    --checkpoint DIR --text FILE --out HTML  colour text by units' activations (--find ranks units)
   recur viz    --grad-flow --checkpoint DIR --text FILE  gradient norm against distance, and W_hh's singular values
+
+Other sequence tasks (each with train and predict):
+  recur classify train --data FILE --out DIR            label<TAB>text, or images one row per step
+  recur tag      train --data FILE --out DIR            tokens<TAB>tags, one tag per token
+  recur seq2seq  train --data FILE --out DIR            source<TAB>target, encoder and decoder
+  recur caption  train --data FILE --images F --out DIR image_index<TAB>caption, with image features
+  recur generate classify|tag|dates|scenes --out DIR    write a data set for these tasks
 
 Run "recur COMMAND -h" for a command's flags.
 `
@@ -49,6 +58,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"plot":   runPlot,
 		"device": runDevice,
 		"viz":    runViz,
+
+		"classify": taskCommand(tasks.TaskClassify),
+		"tag":      taskCommand(tasks.TaskTag),
+		"seq2seq":  taskCommand(tasks.TaskSeq2Seq),
+		"caption":  taskCommand(tasks.TaskCaption),
+		"generate": runGenerate,
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {

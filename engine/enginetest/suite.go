@@ -55,6 +55,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) engine.Backend, tols Tolera
 		{"AdamStep", testAdamStep},
 		{"SGDStep", testSGDStep},
 		{"RMSpropStep", testRMSpropStep},
+		{"Stack", testStack},
 		{"Model", testModel},
 		{"ModelTwoChunks", testModelTwoChunks},
 	}

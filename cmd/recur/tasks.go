@@ -1,0 +1,407 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/recur-ml/recur/engine"
+	"github.com/recur-ml/recur/lstm"
+	"github.com/recur-ml/recur/tasks"
+)
+
+// taskInfo describes the files and defaults of one task command.
+type taskInfo struct {
+	name     string // command name
+	lines    string // the line format of its data files
+	images   string // what --images holds, or "" when the task reads none
+	tokens   string // default --tokens
+	outTok   string // default --output-tokens, or "" when there is no decoder
+	decoder  bool
+	imageReq bool // --images is required
+}
+
+var taskInfos = map[string]taskInfo{
+	tasks.TaskClassify: {name: "classify", lines: "label<TAB>text (or label<TAB>image_index with --images)",
+		images: "pixels [images, rows, values per row], one row per step (optional)", tokens: tasks.TokensChars},
+	tasks.TaskTag: {name: "tag", lines: "tokens<TAB>tags, space-separated, one tag per token", tokens: tasks.TokensWords},
+	tasks.TaskSeq2Seq: {name: "seq2seq", lines: "source<TAB>target", tokens: tasks.TokensChars,
+		outTok: tasks.TokensChars, decoder: true},
+	tasks.TaskCaption: {name: "caption", lines: "image_index<TAB>caption",
+		images: "feature vectors [images, features] (.safetensors or .npy)", outTok: tasks.TokensWords,
+		decoder: true, imageReq: true},
+}
+
+// taskCommand returns the handler of "recur TASK train|predict".
+func taskCommand(task string) func([]string, io.Writer, io.Writer) error {
+	return func(args []string, stdout, stderr io.Writer) error {
+		info := taskInfos[task]
+		if len(args) == 0 || (args[0] != "train" && args[0] != "predict") {
+			if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+				fmt.Fprintf(stdout, "usage: recur %s train|predict [flags]; run \"recur %s train -h\" for the flags\n", task, task)
+				return flag.ErrHelp
+			}
+			fmt.Fprintf(stderr, "usage: recur %s train|predict [flags]\n", task)
+			return errUsage
+		}
+		if args[0] == "train" {
+			return runTaskTrain(info, task, args[1:], stdout, stderr)
+		}
+		return runTaskPredict(info, task, args[1:], stdout, stderr)
+	}
+}
+
+type taskTrainFlags struct {
+	data, images, val, valImages string
+	cfg                          tasks.Config
+	opt                          tasks.TrainOptions
+	beam, logEvery               int
+	device, precision, out       string
+}
+
+func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.Writer) error {
+	var f taskTrainFlags
+	f.cfg.Task = task
+	fs := flag.NewFlagSet("recur "+task+" train", flag.ContinueOnError)
+	fs.StringVar(&f.data, "data", "", "training examples, one per line: "+info.lines)
+	fs.StringVar(&f.val, "val", "", "validation examples in the same format (default: none)")
+	if info.images != "" {
+		fs.StringVar(&f.images, "images", "", "images of the training examples: "+info.images)
+		fs.StringVar(&f.valImages, "val-images", "", "images of the validation examples (default: --images)")
+	}
+	fs.StringVar(&f.cfg.Cell, "model", lstm.CellLSTM, "recurrent cell: lstm, gru or rnn")
+	fs.IntVar(&f.cfg.Layers, "layers", 1, "stacked recurrent layers")
+	fs.IntVar(&f.cfg.Hidden, "hidden", 128, "units per layer")
+	fs.IntVar(&f.cfg.Embed, "embed", 32, "embedding width")
+	if task != tasks.TaskTag && task != tasks.TaskCaption {
+		fs.StringVar(&f.cfg.Tokens, "tokens", info.tokens, "how input text splits: chars or words")
+	}
+	if info.decoder {
+		fs.StringVar(&f.cfg.OutputTokens, "output-tokens", info.outTok, "how targets split: chars or words")
+		fs.IntVar(&f.beam, "beam", 0, "beam width when decoding the validation set (0: greedy)")
+		fs.Float64Var(&f.opt.WordDropout, "word-dropout", 0, "probability of replacing a decoder input token by <unk> in training")
+	}
+	if task == tasks.TaskClassify {
+		fs.StringVar(&f.cfg.Pool, "pool", tasks.PoolLast, "readout: last (the last step's output) or mean (mean over steps)")
+	}
+	if task == tasks.TaskCaption {
+		fs.BoolVar(&f.cfg.InitState, "init-state", false, "also set the initial hidden state from the image")
+	}
+	fs.Float64Var(&f.opt.Dropout, "dropout", 0, "dropout probability between layers")
+	fs.Float64Var(&f.opt.ForgetBias, "forget-bias", 1, "LSTM forget-gate bias at initialisation")
+	fs.IntVar(&f.opt.Batch, "batch", 64, "examples per step")
+	fs.IntVar(&f.opt.Steps, "steps", 2000, "optimizer updates")
+	fs.Float64Var(&f.opt.LR, "lr", 0.003, "learning rate")
+	fs.StringVar(&f.opt.Optim, "optim", lstm.OptimAdam, "optimizer: adam, sgd or rmsprop")
+	fs.Float64Var(&f.opt.Clip, "clip", 5, "clip the global gradient norm at this value (0: off)")
+	seed := fs.Uint64("seed", 1, "seed of the initial weights, the example order and dropout")
+	fs.IntVar(&f.opt.EvalEvery, "eval-every", 500, "steps between validation runs (0: only at the end)")
+	fs.IntVar(&f.logEvery, "log-every", 100, "steps between log lines when stderr is not a terminal")
+	fs.StringVar(&f.device, "device", "auto", "backend: auto, cpu, cuda or cuda:N")
+	fs.StringVar(&f.precision, "precision", "fp32", "CUDA matrix products: fp32, tf32 or bf16")
+	fs.StringVar(&f.out, "out", "", "checkpoint directory to write")
+	if _, err := parseFlags(fs, args, stdout, stderr); err != nil {
+		return err
+	}
+	f.opt.Seed = *seed
+	if f.data == "" {
+		return fmt.Errorf("no training data: pass --data FILE with lines %s (recur generate %s writes an example set)", info.lines, generatorFor(task))
+	}
+	if f.out == "" {
+		return fmt.Errorf("no checkpoint directory: pass --out DIR")
+	}
+	if info.imageReq && f.images == "" {
+		return fmt.Errorf("no image features: pass --images FILE with %s", info.images)
+	}
+	if f.logEvery < 1 {
+		return fmt.Errorf("invalid log interval %d (--log-every): use 1 or more", f.logEvery)
+	}
+	if err := f.opt.Validate(); err != nil {
+		return err
+	}
+	if err := lstm.CheckCheckpointDir(f.out, false); err != nil {
+		return err
+	}
+	for _, mode := range []string{f.cfg.Tokens, f.cfg.OutputTokens} {
+		if mode != "" && mode != tasks.TokensChars && mode != tasks.TokensWords {
+			return fmt.Errorf("invalid tokens %q (--tokens, --output-tokens): use chars or words", mode)
+		}
+	}
+
+	src := tasks.Sources{Path: f.data, Images: f.images}
+	vocabs, err := tasks.BuildVocabs(&f.cfg, src)
+	if err != nil {
+		return err
+	}
+	if err := f.cfg.Validate(); err != nil {
+		return err
+	}
+	train, err := tasks.Load(f.cfg, vocabs, src)
+	if err != nil {
+		return err
+	}
+	var val *tasks.Data
+	if f.val != "" {
+		vi := f.valImages
+		if vi == "" {
+			vi = f.images
+		}
+		if val, err = tasks.Load(f.cfg, vocabs, tasks.Sources{Path: f.val, Images: vi}); err != nil {
+			return err
+		}
+	}
+
+	be, picked, err := engine.Open(f.device, f.precision)
+	if err != nil {
+		return err
+	}
+	defer be.Close()
+	m, err := tasks.NewModel(f.cfg, be)
+	if err != nil {
+		return err
+	}
+	m.Init(f.opt.Seed, f.opt.ForgetBias)
+	tr, err := tasks.NewTrainer(m, train, val, f.opt)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, picked)
+	printTaskConfig(stdout, &f, m, train, val, be)
+
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(stop)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var interrupted os.Signal
+	go func() {
+		select {
+		case interrupted = <-stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+
+	p := newProgress(stdout, stderr, 0, f.opt.Steps)
+	var sum float64
+	n := 0
+	started := time.Now()
+	decode := tasks.DecodeOptions{Beam: f.beam}
+	tr.Val = nil // evaluated below, so the beam width applies
+	runErr := tr.Run(ctx, func(pr tasks.Progress) {
+		if pr.Skipped {
+			p.logf("step %d: non-finite loss or gradient, update skipped", pr.Step)
+		} else {
+			sum += pr.Loss
+			n++
+		}
+		last := pr.Step >= f.opt.Steps
+		if val != nil && (last || (f.opt.EvalEvery > 0 && pr.Step%f.opt.EvalEvery == 0)) {
+			mt := tasks.Evaluate(m, val, f.opt.Batch, decode)
+			p.logf("step %d  validation: %s", pr.Step, describeMetrics(task, mt))
+		}
+		if pr.Step%f.logEvery == 0 || last || p.bar != nil {
+			loss := math.NaN()
+			if n > 0 {
+				loss = sum / float64(n)
+			}
+			rate := float64(pr.Step) / time.Since(started).Seconds()
+			if p.bar != nil {
+				p.bar.Describe(fmt.Sprintf("loss %.4f  %.1f steps/s", loss, rate))
+				p.bar.Set(pr.Step)
+			} else {
+				fmt.Fprintf(stdout, "step %6d  loss %.4f  %.1f steps/s\n", pr.Step, loss, rate)
+			}
+			if pr.Step%f.logEvery == 0 {
+				sum, n = 0, 0
+			}
+		}
+	})
+	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+		p.abort()
+		return runErr
+	}
+	steps := tr.Opt.Step
+	if err := tasks.SaveModel(f.out, m, &f.opt, steps); err != nil {
+		p.abort()
+		return err
+	}
+	if interrupted != nil {
+		p.abort()
+		fmt.Fprintf(stdout, "stopped at step %d of %d; the checkpoint in %s contains the weights so far\n", steps, f.opt.Steps, f.out)
+		return errInterrupted{interrupted}
+	}
+	p.finish()
+	fmt.Fprintf(stdout, "done: %d steps in %s, checkpoint in %s\n", steps, time.Since(started).Round(time.Second), f.out)
+	return nil
+}
+
+// generatorFor names the recur generate data set of a task.
+func generatorFor(task string) string {
+	switch task {
+	case tasks.TaskSeq2Seq:
+		return "dates"
+	case tasks.TaskCaption:
+		return "scenes"
+	}
+	return task
+}
+
+func printTaskConfig(w io.Writer, f *taskTrainFlags, m *tasks.Model, train, val *tasks.Data, be engine.Backend) {
+	c := f.cfg
+	nVal := 0
+	if val != nil {
+		nVal = len(val.Examples)
+	}
+	rows := [][2]string{
+		{"task", c.Task},
+		{"backend", be.Name()},
+		{"data", fmt.Sprintf("%s (%d examples; validation %d)", f.data, len(train.Examples), nVal)},
+		{"model", fmt.Sprintf("%s, %d layer(s) of %d units, embedding %d", c.Cell, c.Layers, c.Hidden, c.Embed)},
+		{"parameters", fmt.Sprint(m.Params.Len())},
+	}
+	if len(c.Vocab) > 0 {
+		rows = append(rows, [2]string{"input vocabulary", fmt.Sprintf("%d %s", len(c.Vocab), c.Tokens)})
+	}
+	rows = append(rows, [2]string{"outputs", fmt.Sprintf("%d: %s", len(c.Outputs), preview(c.Outputs))})
+	rows = append(rows, [2]string{"training", fmt.Sprintf("%d steps of %d examples, %s lr %g, clip %g, dropout %g, seed %d",
+		f.opt.Steps, f.opt.Batch, f.opt.Optim, f.opt.LR, f.opt.Clip, f.opt.Dropout, f.opt.Seed)})
+	for _, r := range rows {
+		fmt.Fprintf(w, "  %-17s %s\n", r[0], r[1])
+	}
+}
+
+// preview lists up to 10 names.
+func preview(names []string) string {
+	if len(names) <= 10 {
+		return strings.Join(names, " ")
+	}
+	return strings.Join(names[:10], " ") + " …"
+}
+
+func describeMetrics(task string, mt tasks.Metrics) string {
+	switch task {
+	case tasks.TaskClassify:
+		return fmt.Sprintf("accuracy %.2f%% of %d, loss %.4f", 100*mt.Accuracy, mt.Count, mt.Loss)
+	case tasks.TaskTag:
+		return fmt.Sprintf("token accuracy %.2f%% (%d lines), loss %.4f", 100*mt.Accuracy, mt.Count, mt.Loss)
+	}
+	return fmt.Sprintf("exact match %.2f%% of %d, token accuracy %.2f%%, loss %.4f", 100*mt.Accuracy, mt.Count, 100*mt.TokenAccuracy, mt.Loss)
+}
+
+func runTaskPredict(info taskInfo, task string, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("recur "+task+" predict", flag.ContinueOnError)
+	ckpt := fs.String("checkpoint", "", "checkpoint directory written by recur "+task+" train")
+	data := fs.String("data", "", "examples, one per line: "+info.lines)
+	var images string
+	if info.images != "" {
+		fs.StringVar(&images, "images", "", "images of the examples: "+info.images)
+	}
+	out := fs.String("out", "", "write one prediction per line to this file (default: standard output)")
+	batch := fs.Int("batch", 64, "examples per batch")
+	show := fs.Int("show", 5, "print this many wrong predictions, and as many right ones")
+	var dec tasks.DecodeOptions
+	if info.decoder {
+		fs.IntVar(&dec.Beam, "beam", 0, "beam width (0 or 1: greedy)")
+		fs.IntVar(&dec.MaxLen, "max-len", 0, "most tokens per output (0: twice the longest expected)")
+		fs.Float64Var(&dec.Temperature, "temperature", 0, "sample at this temperature instead of taking the most likely token")
+		fs.Uint64Var(&dec.Seed, "seed", 1, "seed of sampling")
+	}
+	device := fs.String("device", "auto", "backend: auto, cpu, cuda or cuda:N")
+	precision := fs.String("precision", "fp32", "CUDA matrix products: fp32, tf32 or bf16")
+	if _, err := parseFlags(fs, args, stdout, stderr); err != nil {
+		return err
+	}
+	if *ckpt == "" || *data == "" {
+		return fmt.Errorf("pass --checkpoint DIR and --data FILE")
+	}
+	if *batch < 1 || *show < 0 || dec.Beam < 0 || dec.MaxLen < 0 || !(dec.Temperature >= 0) {
+		return fmt.Errorf("invalid --batch %d, --show %d, --beam %d, --max-len %d or --temperature %g: use positive values", *batch, *show, dec.Beam, dec.MaxLen, dec.Temperature)
+	}
+	be, _, err := engine.Open(*device, *precision)
+	if err != nil {
+		return err
+	}
+	defer be.Close()
+	m, err := tasks.LoadModel(*ckpt, be)
+	if err != nil {
+		return err
+	}
+	if m.Cfg.Task != task {
+		return fmt.Errorf("checkpoint %s holds a %s model: use recur %s predict", *ckpt, m.Cfg.Task, m.Cfg.Task)
+	}
+	vocabs, err := tasks.VocabsFromConfig(m.Cfg)
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: %w", *ckpt, err)
+	}
+	d, err := tasks.Load(m.Cfg, vocabs, tasks.Sources{Path: *data, Images: images})
+	if err != nil {
+		return err
+	}
+	mt, preds := tasks.Predict(m, d, *batch, dec)
+
+	w := stdout
+	if *out != "" {
+		if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
+			return err
+		}
+		file, err := os.Create(*out)
+		if err != nil {
+			return err
+		}
+		defer file.Close()
+		w = file
+	}
+	for _, p := range preds {
+		fmt.Fprintf(w, "%s\t%s\n", p.Output, p.Example.Text)
+	}
+	if *out == "" {
+		w = io.Discard
+	}
+	report := stdout
+	if *out == "" {
+		report = stderr
+	}
+	fmt.Fprintf(report, "%s: %s\n", *data, describeMetrics(task, mt))
+	if mt.Confusion != nil && len(m.Cfg.Outputs) <= 20 {
+		fmt.Fprintln(report, "confusion matrix (rows: expected, columns: predicted):")
+		mt.Confusion.Write(report)
+	}
+	printExamples(report, preds, *show)
+	return nil
+}
+
+// printExamples prints up to n wrong predictions and n right ones, side by side with what
+// was expected.
+func printExamples(w io.Writer, preds []tasks.Prediction, n int) {
+	for _, right := range []bool{false, true} {
+		shown := 0
+		for _, p := range preds {
+			if p.Correct != right || shown >= n {
+				continue
+			}
+			if shown == 0 {
+				fmt.Fprintf(w, "%s:\n", map[bool]string{false: "wrong", true: "right"}[right])
+			}
+			shown++
+			fmt.Fprintf(w, "  input %q\n    expected  %s\n    predicted %s\n", clip(p.Example.Text, 70), p.Example.Want, p.Output)
+		}
+	}
+}
+
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n]) + "…"
+}

@@ -1,0 +1,107 @@
+package tasks
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/recur-ml/recur/engine"
+	"github.com/recur-ml/recur/lstm"
+	"github.com/recur-ml/recur/safetensors"
+)
+
+// checkpointFormat names the layout of a task checkpoint's config.json.
+const checkpointFormat = "recur-task-1"
+
+type fileConfig struct {
+	Format string        `json:"format"`
+	Config Config        `json:"config"`
+	Train  *TrainOptions `json:"train,omitempty"`
+	Steps  int           `json:"steps_done"`
+}
+
+// SaveModel writes m into the checkpoint directory dir (model.safetensors and config.json),
+// replacing it in one rename, so a crash leaves the old or the new checkpoint complete.
+// Non-finite parameters are an error and nothing is written.
+func SaveModel(dir string, m *Model, o *TrainOptions, steps int) error {
+	dir = filepath.Clean(dir)
+	if err := lstm.CheckCheckpointDir(dir, true); err != nil {
+		return err
+	}
+	params := make([]float32, m.Params.Len())
+	m.be.Download(params, m.Params)
+	for i, v := range params {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return fmt.Errorf("checkpoint %s not written: parameter %d is %g", dir, i, v)
+		}
+	}
+	return lstm.WriteDirAtomic(dir, func(tmp string) error {
+		f := &safetensors.File{}
+		for _, s := range m.specs {
+			f.AddFloat32(s.Name, s.Shape, params[s.Offset:s.Offset+s.Len()])
+		}
+		if err := safetensors.WriteFile(filepath.Join(tmp, lstm.ModelFile), f); err != nil {
+			return err
+		}
+		raw, err := json.MarshalIndent(fileConfig{Format: checkpointFormat, Config: m.Cfg, Train: o, Steps: steps}, "", "  ")
+		if err != nil {
+			return err
+		}
+		return lstm.WriteFileSync(filepath.Join(tmp, lstm.ConfigFile), append(raw, '\n'))
+	})
+}
+
+// LoadModel reads a task checkpoint from dir onto be.
+func LoadModel(dir string, be engine.Backend) (*Model, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, lstm.ConfigFile))
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
+	}
+	var fc fileConfig
+	if err := json.Unmarshal(raw, &fc); err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %s is not valid JSON: %w", dir, lstm.ConfigFile, err)
+	}
+	if fc.Format != checkpointFormat {
+		return nil, fmt.Errorf("checkpoint %s has format %q, not a task model's %q: a language model loads with recur sample or recur eval", dir, fc.Format, checkpointFormat)
+	}
+	m, err := NewModel(fc.Config, be)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
+	}
+	f, err := safetensors.ReadFile(filepath.Join(dir, lstm.ModelFile))
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
+	}
+	params := make([]float32, m.Params.Len())
+	for _, s := range m.specs {
+		v, shape, err := f.Float32(s.Name)
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
+		}
+		if !equalShape(shape, s.Shape) {
+			return nil, fmt.Errorf("checkpoint %s: tensor %s has shape %v, but %s describes %v", dir, s.Name, shape, lstm.ConfigFile, s.Shape)
+		}
+		for i, x := range v {
+			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+				return nil, fmt.Errorf("checkpoint %s: element %d of tensor %s is %g: the checkpoint is corrupt", dir, i, s.Name, x)
+			}
+		}
+		copy(params[s.Offset:], v)
+	}
+	be.Upload(m.Params, params)
+	return m, nil
+}
+
+func equalShape(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,422 @@
+package tasks
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/recur-ml/recur/dataset"
+)
+
+// Example is one encoded example of any task.
+type Example struct {
+	In    []int32 // input tokens: the text, the tagged tokens or the seq2seq source
+	Image int     // row of the image in Data.Pixels or Data.Features
+	Label int32   // a classifier's class
+	Out   []int32 // the tags, or the decoder's target tokens without Start and End
+	Text  string  // the original input line's text, for reports
+	Want  string  // the expected output as text: class, tags, target or caption
+}
+
+// Data is a task's examples with the images they refer to.
+type Data struct {
+	Examples []Example
+	Pixels   []float32 // images [N×Rows×Width] of a classifier of images
+	Features []float32 // feature vectors [N×Features] of a caption task
+	N        int       // images in Pixels or Features
+}
+
+// Vocabs are the vocabularies of a task, built from its training data and then stored in
+// its Config.
+type Vocabs struct {
+	In, Out *dataset.Vocab
+	Labels  []string // classes or tags, sorted
+}
+
+// reserved tokens of input and output vocabularies.
+var (
+	inReserved  = []string{Pad, Unk}
+	outReserved = []string{Pad, Unk, Start, End}
+)
+
+// VocabsFromConfig rebuilds the vocabularies stored in a checkpoint's config.
+func VocabsFromConfig(cfg Config) (*Vocabs, error) {
+	v := &Vocabs{}
+	var err error
+	if len(cfg.Vocab) > 0 {
+		if v.In, err = dataset.LoadVocab(dataset.Mode(cfg.Tokens), cfg.Vocab, len(inReserved)); err != nil {
+			return nil, err
+		}
+	}
+	switch cfg.Task {
+	case TaskClassify, TaskTag:
+		v.Labels = cfg.Outputs
+	default:
+		if v.Out, err = dataset.LoadVocab(dataset.Mode(cfg.OutputTokens), cfg.Outputs, len(outReserved)); err != nil {
+			return nil, err
+		}
+	}
+	return v, nil
+}
+
+// Sources names the files of a task's data set.
+type Sources struct {
+	Path   string // the lines: label<TAB>text, tokens<TAB>tags, source<TAB>target or image<TAB>caption
+	Images string // classifier of images: pixels [N×Rows×Width]; caption: features [N×F]
+}
+
+// BuildVocabs reads the training file and returns vocabularies over it, and fills the
+// vocabulary fields of cfg (Vocab, Outputs, and for images Rows and InputWidth or Features).
+func BuildVocabs(cfg *Config, src Sources) (*Vocabs, error) {
+	v := &Vocabs{}
+	var err error
+	newVocab := func(mode string, reserved []string) *dataset.Vocab {
+		if err != nil {
+			return nil
+		}
+		var voc *dataset.Vocab
+		voc, err = dataset.NewVocab(dataset.Mode(mode), reserved)
+		return voc
+	}
+	labels := map[string]bool{}
+	switch cfg.Task {
+	case TaskClassify:
+		ex, rerr := dataset.ReadLabeled(src.Path)
+		if rerr != nil {
+			return nil, rerr
+		}
+		if src.Images == "" {
+			v.In = newVocab(cfg.Tokens, inReserved)
+		}
+		for _, e := range ex {
+			labels[e.Label] = true
+			if v.In != nil && err == nil {
+				err = v.In.Add(e.Text)
+			}
+		}
+	case TaskTag:
+		ex, rerr := dataset.ReadTagged(src.Path)
+		if rerr != nil {
+			return nil, rerr
+		}
+		cfg.Tokens = TokensWords
+		v.In = newVocab(TokensWords, inReserved)
+		for _, e := range ex {
+			for i, tok := range e.Tokens {
+				labels[e.Tags[i]] = true
+				if err == nil {
+					err = v.In.Add(tok)
+				}
+			}
+		}
+	case TaskSeq2Seq:
+		ex, rerr := dataset.ReadPairs(src.Path)
+		if rerr != nil {
+			return nil, rerr
+		}
+		v.In = newVocab(cfg.Tokens, inReserved)
+		v.Out = newVocab(cfg.OutputTokens, outReserved)
+		for _, e := range ex {
+			if err == nil {
+				err = v.In.Add(e.Source)
+			}
+			if err == nil {
+				err = v.Out.Add(e.Target)
+			}
+		}
+	case TaskCaption:
+		ex, rerr := dataset.ReadCaptions(src.Path)
+		if rerr != nil {
+			return nil, rerr
+		}
+		v.Out = newVocab(cfg.OutputTokens, outReserved)
+		for _, e := range ex {
+			if err == nil {
+				err = v.Out.Add(e.Text)
+			}
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", src.Path, err)
+	}
+	for l := range labels {
+		v.Labels = append(v.Labels, l)
+	}
+	slices.Sort(v.Labels)
+	if v.In != nil {
+		cfg.Vocab = v.In.Tokens()
+	}
+	if v.Out != nil {
+		cfg.Outputs = v.Out.Tokens()
+	} else {
+		cfg.Outputs = v.Labels
+	}
+	if src.Images != "" {
+		_, shape, err := dataset.ReadMatrix(src.Images)
+		if err != nil {
+			return nil, err
+		}
+		if cfg.Task == TaskClassify {
+			if len(shape) != 3 {
+				return nil, fmt.Errorf("%s: images have shape %v; a classifier reads pixels of shape [images, rows, values per row]", src.Images, shape)
+			}
+			cfg.Rows, cfg.InputWidth = shape[1], shape[2]
+		} else {
+			if len(shape) != 2 {
+				return nil, fmt.Errorf("%s: features have shape %v; captions need one feature vector per image, shape [images, features]", src.Images, shape)
+			}
+			cfg.Features = shape[1]
+		}
+	}
+	return v, nil
+}
+
+// Load reads and encodes a data set with the vocabularies of a model. A class or tag that
+// the model does not know is an error, so is an image index outside the images file. Input
+// tokens outside the vocabulary become <unk>.
+func Load(cfg Config, v *Vocabs, src Sources) (*Data, error) {
+	d := &Data{}
+	labelID := map[string]int32{}
+	for i, l := range v.Labels {
+		labelID[l] = int32(i)
+	}
+	label := func(line int, l string) (int32, error) {
+		id, ok := labelID[l]
+		if !ok {
+			return 0, fmt.Errorf("%s: example %d has the label %q, which the model was not trained on (it knows %d: %s)",
+				src.Path, line+1, l, len(v.Labels), abbreviate(v.Labels))
+		}
+		return id, nil
+	}
+	needImages := (cfg.Task == TaskClassify && cfg.images()) || cfg.Task == TaskCaption
+	if needImages {
+		if src.Images == "" {
+			return nil, fmt.Errorf("this model reads images: give the images file (--images)")
+		}
+		data, shape, err := dataset.ReadMatrix(src.Images)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case cfg.Task == TaskClassify && (len(shape) != 3 || shape[1] != cfg.Rows || shape[2] != cfg.InputWidth):
+			return nil, fmt.Errorf("%s: images have shape %v; the model reads [images, %d, %d]", src.Images, shape, cfg.Rows, cfg.InputWidth)
+		case cfg.Task == TaskCaption && (len(shape) != 2 || shape[1] != cfg.Features):
+			return nil, fmt.Errorf("%s: features have shape %v; the model reads [images, %d]", src.Images, shape, cfg.Features)
+		}
+		d.N = shape[0]
+		if cfg.Task == TaskClassify {
+			d.Pixels = data
+		} else {
+			d.Features = data
+		}
+	}
+	image := func(line int, s string) (int, error) {
+		i, err := strconv.Atoi(s)
+		if err != nil || i < 0 || i >= d.N {
+			return 0, fmt.Errorf("%s: example %d names image %q, but %s holds images 0 to %d", src.Path, line+1, s, src.Images, d.N-1)
+		}
+		return i, nil
+	}
+
+	switch cfg.Task {
+	case TaskClassify:
+		ex, err := dataset.ReadLabeled(src.Path)
+		if err != nil {
+			return nil, err
+		}
+		for i, e := range ex {
+			x := Example{Text: e.Text, Want: e.Label}
+			if x.Label, err = label(i, e.Label); err != nil {
+				return nil, err
+			}
+			if cfg.images() {
+				if x.Image, err = image(i, e.Text); err != nil {
+					return nil, err
+				}
+			} else if x.In, err = encode(v.In, src.Path, i, e.Text); err != nil {
+				return nil, err
+			}
+			d.Examples = append(d.Examples, x)
+		}
+	case TaskTag:
+		ex, err := dataset.ReadTagged(src.Path)
+		if err != nil {
+			return nil, err
+		}
+		for i, e := range ex {
+			x := Example{Text: join(e.Tokens), Want: join(e.Tags)}
+			for j, tok := range e.Tokens {
+				id, _ := v.In.ID(tok)
+				if _, ok := v.In.ID(tok); !ok {
+					id, _ = v.In.ID(Unk)
+				}
+				t, err := label(i, e.Tags[j])
+				if err != nil {
+					return nil, err
+				}
+				x.In = append(x.In, id)
+				x.Out = append(x.Out, t)
+			}
+			d.Examples = append(d.Examples, x)
+		}
+	case TaskSeq2Seq:
+		ex, err := dataset.ReadPairs(src.Path)
+		if err != nil {
+			return nil, err
+		}
+		for i, e := range ex {
+			x := Example{Text: e.Source, Want: e.Target}
+			if x.In, err = encode(v.In, src.Path, i, e.Source); err != nil {
+				return nil, err
+			}
+			if x.Out, err = encode(v.Out, src.Path, i, e.Target); err != nil {
+				return nil, err
+			}
+			d.Examples = append(d.Examples, x)
+		}
+	case TaskCaption:
+		ex, err := dataset.ReadCaptions(src.Path)
+		if err != nil {
+			return nil, err
+		}
+		for i, e := range ex {
+			x := Example{Text: strconv.Itoa(e.Image), Want: e.Text}
+			if x.Image, err = image(i, strconv.Itoa(e.Image)); err != nil {
+				return nil, err
+			}
+			if x.Out, err = encode(v.Out, src.Path, i, e.Text); err != nil {
+				return nil, err
+			}
+			d.Examples = append(d.Examples, x)
+		}
+	}
+	return d, nil
+}
+
+func encode(v *dataset.Vocab, path string, line int, text string) ([]int32, error) {
+	ids, err := v.Encode(text)
+	if err != nil {
+		return nil, fmt.Errorf("%s: example %d: %w", path, line+1, err)
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("%s: example %d has no tokens: give it some text", path, line+1)
+	}
+	return ids, nil
+}
+
+func join(s []string) string {
+	out := ""
+	for i, x := range s {
+		if i > 0 {
+			out += " "
+		}
+		out += x
+	}
+	return out
+}
+
+// abbreviate lists up to 8 names.
+func abbreviate(names []string) string {
+	if len(names) <= 8 {
+		return fmt.Sprint(names)
+	}
+	return fmt.Sprint(names[:8]) + " and more"
+}
+
+// MaxLens returns the longest input and the longest decoder sequence (target plus one for
+// Start or End) of the examples.
+func (d *Data) MaxLens(cfg Config) (T, decT int) {
+	for _, e := range d.Examples {
+		T = max(T, len(e.In))
+		decT = max(decT, len(e.Out)+1)
+	}
+	if cfg.images() {
+		T = cfg.Rows
+	}
+	switch cfg.Task {
+	case TaskClassify, TaskTag:
+		decT = 0
+	case TaskCaption:
+		T = 0
+	}
+	return T, decT
+}
+
+// Batch builds the batch of examples idx, padded to B rows: rows past len(idx) repeat the
+// first example and are not scored. With decT > 0 the decoder sequences are padded to decT
+// steps instead of to the batch's longest (greedy decoding feeds its own tokens).
+func (d *Data) Batch(cfg Config, idx []int, B int) *Batch {
+	b := &Batch{B: B}
+	pick := func(r int) *Example {
+		if r < len(idx) {
+			return &d.Examples[idx[r]]
+		}
+		return &d.Examples[idx[0]]
+	}
+	scored := func(r int) bool { return r < len(idx) }
+	switch cfg.Task {
+	case TaskClassify:
+		b.Labels = make([]int32, B)
+		for r := range B {
+			b.Labels[r] = -1
+			if scored(r) {
+				b.Labels[r] = pick(r).Label
+			}
+		}
+		if cfg.images() {
+			W, R := cfg.InputWidth, cfg.Rows
+			b.T = R
+			b.Pixels = make([]float32, R*B*W)
+			for r := range B {
+				img := d.Pixels[pick(r).Image*R*W:]
+				for t := range R {
+					copy(b.Pixels[(t*B+r)*W:(t*B+r+1)*W], img[t*W:(t+1)*W])
+				}
+			}
+			return b
+		}
+		seqs := make([][]int32, B)
+		for r := range B {
+			seqs[r] = pick(r).In
+		}
+		b.IDs, b.Real, b.T = dataset.PadLeft(seqs, 0)
+	case TaskTag:
+		seqs, tags := make([][]int32, B), make([][]int32, B)
+		for r := range B {
+			seqs[r] = pick(r).In
+			if scored(r) {
+				tags[r] = pick(r).Out
+			}
+			b.T = max(b.T, len(seqs[r]))
+		}
+		b.IDs = dataset.PadRight(seqs, 0, b.T)
+		b.Targets = dataset.PadRight(tags, -1, b.T)
+	case TaskSeq2Seq, TaskCaption:
+		start, end := int32(2), int32(3) // ids of Start and End in outReserved
+		in, out := make([][]int32, B), make([][]int32, B)
+		for r := range B {
+			e := pick(r)
+			in[r] = append([]int32{start}, e.Out...)
+			if scored(r) {
+				out[r] = append(slices.Clone(e.Out), end)
+			}
+			b.DecT = max(b.DecT, len(in[r]))
+		}
+		b.DecIDs = dataset.PadRight(in, 0, b.DecT)
+		b.Targets = dataset.PadRight(out, -1, b.DecT)
+		if cfg.Task == TaskSeq2Seq {
+			seqs := make([][]int32, B)
+			for r := range B {
+				seqs[r] = pick(r).In
+			}
+			b.IDs, b.Real, b.T = dataset.PadLeft(seqs, 0)
+		} else {
+			F := cfg.Features
+			b.Features = make([]float32, B*F)
+			for r := range B {
+				copy(b.Features[r*F:(r+1)*F], d.Features[pick(r).Image*F:])
+			}
+		}
+	}
+	return b
+}

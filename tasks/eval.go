@@ -1,0 +1,390 @@
+package tasks
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/recur-ml/recur/dataset"
+	"github.com/recur-ml/recur/engine"
+	"github.com/recur-ml/recur/lstm"
+)
+
+// DecodeOptions control how a decoder produces its output.
+type DecodeOptions struct {
+	Beam        int     // beam width; 0 or 1 decodes greedily
+	MaxLen      int     // most tokens before End; 0 picks 2 + twice the longest target seen
+	Temperature float64 // > 0 samples each token at this temperature instead (no beam)
+	Seed        uint64  // for sampling
+}
+
+// Metrics are the scores of a model on a data set.
+type Metrics struct {
+	Loss float64 // mean loss per scored label or target, in nats, with teacher forcing
+	// Accuracy is the share of examples classified right (classify), of tokens tagged right
+	// (tag), or of outputs decoded exactly right (seq2seq, caption).
+	Accuracy float64
+	// TokenAccuracy is the share of decoder targets predicted right with teacher forcing
+	// (seq2seq, caption).
+	TokenAccuracy float64
+	Count         int                      // examples
+	Confusion     *dataset.ConfusionMatrix // classify and tag
+}
+
+// Prediction is a model's output for one example.
+type Prediction struct {
+	Example *Example
+	Output  string // class, tags, target or caption
+	Correct bool
+}
+
+// Evaluate scores m on d with batches of B examples.
+func Evaluate(m *Model, d *Data, B int, opt DecodeOptions) Metrics {
+	mt, _ := Predict(m, d, B, opt)
+	return mt
+}
+
+// Predict runs m over every example of d, in batches of B, and returns the metrics and one
+// prediction per example.
+func Predict(m *Model, d *Data, B int, opt DecodeOptions) (Metrics, []Prediction) {
+	cfg := m.Cfg
+	B = max(1, min(B, len(d.Examples)))
+	T, decT := d.MaxLens(cfg)
+	w := m.NewWorkspace(B, max(T, 1), max(decT, 1), false)
+	mt := Metrics{Count: len(d.Examples)}
+	if cfg.Task == TaskClassify || cfg.Task == TaskTag {
+		mt.Confusion = dataset.NewConfusionMatrix(cfg.Outputs)
+	}
+	preds := make([]Prediction, 0, len(d.Examples))
+	var lossSum float64
+	var scored, right, tokRight int
+	V := len(cfg.Outputs)
+	maxLen := opt.MaxLen
+	if maxLen <= 0 {
+		maxLen = 2 + 2*decT
+	}
+	rng := rand.New(rand.NewPCG(opt.Seed, 0x6465636f6465))
+	for lo := 0; lo < len(d.Examples); lo += B {
+		idx := make([]int, 0, B)
+		for i := lo; i < min(lo+B, len(d.Examples)); i++ {
+			idx = append(idx, i)
+		}
+		b := d.Batch(cfg, idx, B)
+		n := m.Forward(w, b, false, lstm.Dropout{})
+		lossSum += m.Loss(w)
+		scored += n
+		logits := m.Logits(w)
+		pred := argmaxRows(logits, V)
+		switch cfg.Task {
+		case TaskClassify:
+			for r, i := range idx {
+				e := &d.Examples[i]
+				mt.Confusion.Add(int(e.Label), int(pred[r]))
+				ok := pred[r] == e.Label
+				if ok {
+					right++
+				}
+				preds = append(preds, Prediction{Example: e, Output: cfg.Outputs[pred[r]], Correct: ok})
+			}
+		case TaskTag:
+			for r, i := range idx {
+				e := &d.Examples[i]
+				tags := make([]string, len(e.Out))
+				ok := true
+				for t := range e.Out {
+					p := pred[t*B+r]
+					mt.Confusion.Add(int(e.Out[t]), int(p))
+					tags[t] = cfg.Outputs[p]
+					if p == e.Out[t] {
+						right++
+					} else {
+						ok = false
+					}
+				}
+				preds = append(preds, Prediction{Example: e, Output: strings.Join(tags, " "), Correct: ok})
+			}
+		default:
+			for t, target := range b.Targets {
+				if target >= 0 && pred[t] == target {
+					tokRight++
+				}
+			}
+			var outs [][]int32
+			switch {
+			case opt.Temperature > 0:
+				outs = m.decodeGreedy(w, b, maxLen, opt.Temperature, rng)
+			case opt.Beam > 1:
+				for _, i := range idx {
+					outs = append(outs, m.decodeBeam(d, i, opt.Beam, maxLen))
+				}
+			default:
+				outs = m.decodeGreedy(w, b, maxLen, 0, nil)
+			}
+			vocab, _ := dataset.LoadVocab(dataset.Mode(cfg.OutputTokens), cfg.Outputs, len(outReserved))
+			for r, i := range idx {
+				e := &d.Examples[i]
+				ok := slices.Equal(outs[r], e.Out)
+				if ok {
+					right++
+				}
+				preds = append(preds, Prediction{Example: e, Output: vocab.Decode(outs[r]), Correct: ok})
+			}
+		}
+	}
+	mt.Loss = lossSum / float64(max(scored, 1))
+	switch cfg.Task {
+	case TaskTag:
+		mt.Accuracy = float64(right) / float64(max(scored, 1))
+	case TaskSeq2Seq, TaskCaption:
+		mt.Accuracy = float64(right) / float64(len(d.Examples))
+		mt.TokenAccuracy = float64(tokRight) / float64(max(scored, 1))
+	default:
+		mt.Accuracy = float64(right) / float64(len(d.Examples))
+	}
+	return mt, preds
+}
+
+// decodeStart writes the decoder's initial state for batch b into slot 0 of w.dec: the
+// encoder's final state (seq2seq) or the image's (caption), and prepares the caption's
+// gate bias.
+func (m *Model) decodeStart(w *Workspace, b *Batch) {
+	be, cfg := m.be, m.Cfg
+	r := w.dec.Prefix(1)
+	if cfg.Task == TaskSeq2Seq {
+		// Forward has run the encoder on b already.
+		for l := 0; l < cfg.Layers; l++ {
+			h, c := r.InitState(l)
+			eh, ec := w.encRun.FinalState(l)
+			be.Copy(h, eh)
+			if c != nil {
+				be.Copy(c, ec)
+			}
+		}
+		return
+	}
+	// Forward has uploaded the features and computed the projection; set the state again.
+	for l := 0; l < cfg.Layers; l++ {
+		h, c := r.InitState(l)
+		be.Fill(h, 0)
+		if c != nil {
+			be.Fill(c, 0)
+		}
+		if cfg.InitState {
+			be.Copy(h, w.h0)
+		}
+	}
+}
+
+// decodeStep feeds one token per row and returns the logits [B×V] of the next, carrying
+// the state forward.
+func (m *Model) decodeStep(w *Workspace, ids []int32) []float32 {
+	be, cfg := m.be, m.Cfg
+	B, E, V := w.B, cfg.Embed, len(cfg.Outputs)
+	r := w.dec.Prefix(1)
+	in := lstm.StackInput{X: w.dxDec.Slice(0, B*E)}
+	be.EmbeddingForward(in.X, m.dembed, ids, E)
+	if cfg.Task == TaskCaption {
+		in.GateBias = w.proj
+	}
+	m.dec.Forward(r, in)
+	logits := w.logits.Slice(0, B*V)
+	m.head.forward(be, r.Output(), logits, B)
+	out := make([]float32, B*V)
+	be.Download(out, logits)
+	for l := 0; l < cfg.Layers; l++ {
+		h, c := r.InitState(l)
+		fh, fc := r.FinalState(l)
+		be.Copy(h, fh)
+		if c != nil {
+			be.Copy(c, fc)
+		}
+	}
+	return out
+}
+
+// firstOutput is the first id a decoder may emit: Pad, Unk and Start come before it.
+const firstOutput = 3
+
+// endID is End's id in every decoder vocabulary.
+const endID = 3
+
+// decodeGreedy decodes the batch of the last Forward row by row from Start, taking the most
+// likely token (or sampling at temperature > 0) until End or maxLen tokens.
+func (m *Model) decodeGreedy(w *Workspace, b *Batch, maxLen int, temperature float64, rng *rand.Rand) [][]int32 {
+	B, V := w.B, len(m.Cfg.Outputs)
+	m.decodeStart(w, b)
+	ids := make([]int32, B)
+	for i := range ids {
+		ids[i] = 2 // Start
+	}
+	out := make([][]int32, B)
+	done := make([]bool, B)
+	probs := make([]float64, V)
+	for step := 0; step < maxLen; step++ {
+		logits := m.decodeStep(w, ids)
+		all := true
+		for r := range B {
+			row := logits[r*V : (r+1)*V]
+			var next int32
+			if temperature > 0 {
+				next = sampleRow(row, temperature, probs, rng)
+			} else {
+				next = firstOutput + argmaxRows(row[firstOutput:], V-firstOutput)[0]
+			}
+			ids[r] = next
+			if done[r] {
+				continue
+			}
+			if next == endID {
+				done[r] = true
+			} else {
+				out[r] = append(out[r], next)
+			}
+			all = all && done[r]
+		}
+		if all {
+			break
+		}
+	}
+	return out
+}
+
+// sampleRow draws an id ≥ firstOutput from softmax(row/temperature).
+func sampleRow(row []float32, temperature float64, probs []float64, rng *rand.Rand) int32 {
+	mx := math.Inf(-1)
+	for _, v := range row[firstOutput:] {
+		mx = max(mx, float64(v)/temperature)
+	}
+	var s float64
+	for i := range row {
+		probs[i] = 0
+		if i >= firstOutput {
+			probs[i] = math.Exp(float64(row[i])/temperature - mx)
+			s += probs[i]
+		}
+	}
+	u := rng.Float64() * s
+	for i := firstOutput; i < len(row); i++ {
+		u -= probs[i]
+		if u <= 0 {
+			return int32(i)
+		}
+	}
+	return int32(len(row) - 1)
+}
+
+// hypothesis is one beam: its tokens after Start and their summed log-probability.
+type hypothesis struct {
+	tokens []int32
+	score  float64
+}
+
+// decodeBeam decodes example i of d with a beam of the given width and returns the tokens of
+// the most likely finished hypothesis (or, when none finished within maxLen, of the most
+// likely one).
+func (m *Model) decodeBeam(d *Data, i, width, maxLen int) []int32 {
+	be, cfg := m.be, m.Cfg
+	V, H := len(cfg.Outputs), cfg.Hidden
+	K := width
+	T, _ := d.MaxLens(cfg)
+	w := m.NewWorkspace(K, max(T, len(d.Examples[i].In), 1), 1, false)
+	b := d.Batch(cfg, []int{i}, K)
+	b.DecT, b.DecIDs, b.Targets = 1, make([]int32, K), make([]int32, K)
+	for r := range K {
+		b.DecIDs[r], b.Targets[r] = 2, -1
+	}
+	m.Forward(w, b, false, lstm.Dropout{})
+	m.decodeStart(w, b)
+
+	live := []hypothesis{{}}
+	var finished []hypothesis
+	logp := make([]float64, V)
+	type cand struct {
+		parent int
+		tok    int32
+		score  float64
+	}
+	hs := make([][]float32, cfg.Layers)
+	cs := make([][]float32, cfg.Layers)
+	for step := 0; step < maxLen && len(live) > 0; step++ {
+		ids := make([]int32, K)
+		for r := range K {
+			ids[r] = 2
+			if r < len(live) && len(live[r].tokens) > 0 {
+				ids[r] = live[r].tokens[len(live[r].tokens)-1]
+			}
+		}
+		logits := m.decodeStep(w, ids)
+		var cands []cand
+		for r, h := range live {
+			logSoftmax(logp, logits[r*V:(r+1)*V])
+			for v := firstOutput; v < V; v++ {
+				cands = append(cands, cand{r, int32(v), h.score + logp[v]})
+			}
+		}
+		sort.SliceStable(cands, func(a, b int) bool { return cands[a].score > cands[b].score })
+		var next []hypothesis
+		var parents []int
+		for _, c := range cands {
+			if len(next) == K {
+				break
+			}
+			toks := append(slices.Clone(live[c.parent].tokens), c.tok)
+			if c.tok == endID {
+				finished = append(finished, hypothesis{toks[:len(toks)-1], c.score})
+				continue
+			}
+			next = append(next, hypothesis{toks, c.score})
+			parents = append(parents, c.parent)
+		}
+		// Scores only fall as a hypothesis grows, so a finished one that beats every live
+		// one is final.
+		best := math.Inf(-1)
+		for _, f := range finished {
+			best = max(best, f.score)
+		}
+		if len(next) == 0 || (len(finished) > 0 && best >= next[0].score) {
+			live = nil
+			break
+		}
+		// Reorder the carried state: row j continues from row parents[j].
+		r := w.dec.Prefix(1)
+		for l := 0; l < cfg.Layers; l++ {
+			h, c := r.InitState(l)
+			hs[l] = permuteRows(be, h, parents, K, H, hs[l])
+			if c != nil {
+				cs[l] = permuteRows(be, c, parents, K, H, cs[l])
+			}
+		}
+		live = next
+	}
+	all := append(finished, live...)
+	if len(all) == 0 {
+		return nil
+	}
+	bestH := all[0]
+	for _, h := range all[1:] {
+		if h.score > bestH.score {
+			bestH = h
+		}
+	}
+	return bestH.tokens
+}
+
+// permuteRows makes row j of t [K×H] the old row parents[j], for j < len(parents), using
+// buf as host staging, and returns buf.
+func permuteRows(be engine.Backend, t engine.Tensor, parents []int, K, H int, buf []float32) []float32 {
+	if len(buf) != 2*K*H {
+		buf = make([]float32, 2*K*H)
+	}
+	old, out := buf[:K*H], buf[K*H:]
+	be.Download(old, t)
+	copy(out, old)
+	for j, p := range parents {
+		copy(out[j*H:(j+1)*H], old[p*H:(p+1)*H])
+	}
+	be.Upload(t, out)
+	return buf
+}

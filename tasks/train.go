@@ -1,0 +1,160 @@
+package tasks
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/recur-ml/recur/dataset"
+	"github.com/recur-ml/recur/engine"
+	"github.com/recur-ml/recur/lstm"
+)
+
+// TrainOptions are the settings of a training run.
+type TrainOptions struct {
+	Batch      int     // examples per step
+	Steps      int     // optimizer updates
+	LR         float64 // learning rate
+	Optim      string  // adam, sgd or rmsprop
+	Clip       float64 // global gradient-norm limit; 0 disables clipping
+	Dropout    float64 // between stacked layers
+	Seed       uint64
+	EvalEvery  int // steps between evaluations on the validation set; 0 evaluates only at the end
+	ForgetBias float64
+	// WordDropout is the probability that a decoder input token after Start is replaced by
+	// <unk> in training, so that a decoder reads the image or the source instead of leaning
+	// on the tokens it has emitted.
+	WordDropout float64
+}
+
+// Validate returns an error naming the first invalid option.
+func (o TrainOptions) Validate() error {
+	switch {
+	case o.Batch < 1:
+		return fmt.Errorf("invalid batch size %d (--batch): use 1 or more", o.Batch)
+	case o.Steps < 1:
+		return fmt.Errorf("invalid step count %d (--steps): use 1 or more", o.Steps)
+	case !(o.Clip >= 0):
+		return fmt.Errorf("invalid clipping threshold %g (--clip): use 0 (off) or a positive number such as 5", o.Clip)
+	case !(o.Dropout >= 0 && o.Dropout < 1):
+		return fmt.Errorf("invalid dropout %g (--dropout): use a probability in [0, 1)", o.Dropout)
+	case !(o.WordDropout >= 0 && o.WordDropout < 1):
+		return fmt.Errorf("invalid word dropout %g (--word-dropout): use a probability in [0, 1)", o.WordDropout)
+	case o.EvalEvery < 0:
+		return fmt.Errorf("invalid evaluation interval %d (--eval-every): use 0 (at the end only) or more", o.EvalEvery)
+	}
+	return nil
+}
+
+// Progress reports one training step, and the validation metrics when it evaluated.
+type Progress struct {
+	Step    int
+	Loss    float64 // mean loss of the step's batch, in nats
+	Skipped bool    // the step's loss or gradient was not finite, so no update was applied
+	Val     *Metrics
+}
+
+// Trainer trains a task model on a data set.
+type Trainer struct {
+	Model *Model
+	Opt   *lstm.Optimizer
+	Data  *Data
+	Val   *Data
+	O     TrainOptions
+
+	ws      *Workspace
+	norm    engine.Tensor
+	epoch   int
+	pos     int
+	order   []int
+	Skipped int
+}
+
+// NewTrainer prepares training of m on train, evaluated on val (which may be nil).
+func NewTrainer(m *Model, train, val *Data, o TrainOptions) (*Trainer, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if len(train.Examples) == 0 {
+		return nil, fmt.Errorf("the training set has no examples")
+	}
+	opt, err := lstm.NewOptimizer(o.Optim, o.LR, m.Params.Len(), m.be)
+	if err != nil {
+		return nil, err
+	}
+	// A training set smaller than a batch trains on batches of all of it.
+	o.Batch = min(o.Batch, len(train.Examples))
+	T, decT := train.MaxLens(m.Cfg)
+	tr := &Trainer{Model: m, Opt: opt, Data: train, Val: val, O: o, norm: m.be.Alloc(1)}
+	tr.ws = m.NewWorkspace(o.Batch, max(T, 1), decT, true)
+	tr.order = dataset.Shuffle(len(train.Examples), o.Seed, 0)
+	return tr, nil
+}
+
+// next returns the indices of the next batch, reshuffling at the end of an epoch.
+func (tr *Trainer) next() []int {
+	B := tr.O.Batch
+	if tr.pos+B > len(tr.order) {
+		tr.epoch++
+		tr.pos = 0
+		tr.order = dataset.Shuffle(len(tr.Data.Examples), tr.O.Seed, tr.epoch)
+	}
+	idx := tr.order[tr.pos : tr.pos+B]
+	tr.pos += B
+	return idx
+}
+
+// Step runs one optimizer update and returns the batch's mean loss. A non-finite loss or
+// gradient skips the update.
+func (tr *Trainer) Step() Progress {
+	m := tr.Model
+	b := tr.Data.Batch(m.Cfg, tr.next(), tr.O.Batch)
+	drop := lstm.Dropout{P: float32(tr.O.Dropout), Seed: tr.O.Seed, Offset: uint64(tr.Opt.Step) << 32}
+	if tr.O.WordDropout > 0 && b.DecIDs != nil {
+		// A counter-based draw, so a resumed or repeated run drops the same tokens.
+		for i := b.B; i < len(b.DecIDs); i++ {
+			if !engine.DropoutKeep(tr.O.Seed^0x776f7264, uint64(tr.Opt.Step)<<32|uint64(i), float32(tr.O.WordDropout)) {
+				b.DecIDs[i] = 1 // <unk>
+			}
+		}
+	}
+	m.ZeroGrads()
+	n := m.Forward(tr.ws, b, true, drop)
+	m.Backward(tr.ws, b)
+	m.be.ClipGradNorm(m.Grads, float32(tr.O.Clip), tr.norm)
+	norm := make([]float32, 1)
+	m.be.Download(norm, tr.norm)
+	loss := m.Loss(tr.ws) / float64(max(n, 1))
+	p := Progress{Step: tr.Opt.Step + 1, Loss: loss}
+	if !isFinite(loss) || !isFinite(float64(norm[0])) {
+		p.Skipped = true
+		tr.Skipped++
+		tr.Opt.Step++ // the step is consumed, so a run's length does not depend on skips
+		return p
+	}
+	tr.Opt.Update(m.Params, m.Grads)
+	return p
+}
+
+func isFinite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
+// Run trains until Steps updates are done or ctx is cancelled, calling report after every
+// step. It evaluates on the validation set every EvalEvery steps and after the last.
+func (tr *Trainer) Run(ctx context.Context, report func(Progress)) error {
+	for tr.Opt.Step < tr.O.Steps {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		p := tr.Step()
+		if err := tr.Model.be.Sync(); err != nil {
+			return err
+		}
+		last := tr.Opt.Step >= tr.O.Steps
+		if tr.Val != nil && (last || (tr.O.EvalEvery > 0 && tr.Opt.Step%tr.O.EvalEvery == 0)) {
+			mt := Evaluate(tr.Model, tr.Val, tr.O.Batch, DecodeOptions{})
+			p.Val = &mt
+		}
+		report(p)
+	}
+	return nil
+}
