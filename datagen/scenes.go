@@ -12,13 +12,13 @@ import (
 	"github.com/recur-ml/recur/safetensors"
 )
 
-var scenesDefaults = Options{Train: 6000, Val: 300, Test: 600}
+var scenesDefaults = Options{Train: 30000, Val: 500, Test: 1000}
 
 const (
 	// SceneSize is the width and height of a scene in pixels.
 	SceneSize = 24
 	// FeatureDim is the length of a scene's feature vector.
-	FeatureDim = 128
+	FeatureDim = 512
 
 	quadrantSize = SceneSize / 2
 	objectSize   = 5
@@ -40,11 +40,17 @@ type sceneColour struct {
 }
 
 var sceneColours = [4]sceneColour{
-	{"red", [3]float32{1, 0, 0}},
-	{"green", [3]float32{0, 1, 0}},
-	{"blue", [3]float32{0, 0, 1}},
-	{"yellow", [3]float32{1, 1, 0}},
+	{"red", [3]float32{1, colourFloor, colourFloor}},
+	{"green", [3]float32{colourFloor, 1, colourFloor}},
+	{"blue", [3]float32{colourFloor, colourFloor, 1}},
+	{"yellow", [3]float32{1, 1, colourFloor}},
 }
+
+// colourFloor is the value of a colour's weak channels. Every object lights every channel,
+// as real objects have a brightness besides their hue, so an object's shape shows in all
+// three channels. With pure colours, no pixel of a blue triangle would ever be lit in
+// training if (blue, triangle) is held out, and no learner could name its shape.
+const colourFloor = 0.35
 
 // sceneShape is a shape's singular and plural name and its objectSize×objectSize mask, where
 // '#' marks a lit pixel.
@@ -112,10 +118,12 @@ func (s scene) caption() string {
 //
 //   - S.pixels.safetensors: F32 tensor "pixels" of shape [N, 24, 72], one row of 24 RGB
 //     pixels in [0, 1] per image row.
-//   - S.features.safetensors: F32 tensor "features" of shape [N, 128].
+//   - S.features.safetensors: F32 tensor "features" of shape [N, FeatureDim].
 //   - S.features.npy: the same features in NumPy format version 1.0, dtype '<f4', C order.
 //   - S.captions.tsv: lines image_index<TAB>caption, as in "two red circles top left".
 //   - S.shapes.tsv: lines shape<TAB>image_index, where shape is the singular shape word.
+//   - test-unseen.captions.tsv and test-unseen.shapes.tsv: the lines of the test scenes
+//     whose colour–shape combination is held out, indexing the test split's arrays.
 //
 // It also writes test.png, a grid of the first 16 test scenes enlarged four times.
 //
@@ -233,7 +241,7 @@ func drawScene(rng *rand.Rand, c combination) scene {
 // in distinct slots of a 2×2 grid whose cells are objectSize+2 pixels apart. Fixed slots
 // keep the shape of an object a nearly linear function of the pixels, which is what a
 // random projection preserves; with objects anywhere in the quadrant, no model could tell
-// the shapes of unseen colour–shape combinations apart from 128 projected features.
+// the shapes of unseen colour–shape combinations apart from the projected features.
 func placeObjects(rng *rand.Rand, count int) [][2]int {
 	const far = quadrantSize - objectSize
 	slots := [4][2]int{{0, 0}, {0, far}, {far, 0}, {far, far}}
@@ -290,12 +298,17 @@ func writeScenes(dir, split string, scenes []scene, proj projection, rng *rand.R
 	features := make([]float32, 0, n*FeatureDim)
 	captions := make([]string, n)
 	shapes := make([]string, n)
+	var unseenCaptions, unseenShapes []string
 	for i, sc := range scenes {
 		pixels = append(pixels, sc.pixels...)
 		f := proj.features(sc.pixels, rng)
 		features = append(features, f[:]...)
 		captions[i] = strconv.Itoa(i) + "\t" + sc.caption()
 		shapes[i] = sceneShapes[sc.shape].name + "\t" + strconv.Itoa(i)
+		if heldOut[[2]string{sceneColours[sc.colour].name, sceneShapes[sc.shape].name}] {
+			unseenCaptions = append(unseenCaptions, captions[i])
+			unseenShapes = append(unseenShapes, shapes[i])
+		}
 	}
 
 	writeTensor := func(tensor string, shape []int, data []float32) func(string) error {
@@ -326,6 +339,21 @@ func writeScenes(dir, split string, scenes []scene, proj projection, rng *rand.R
 			return files, err
 		}
 		files = append(files, OutputFile{Path: path, Examples: n})
+	}
+	if len(unseenCaptions) == 0 {
+		return files, nil
+	}
+	// The held-out combinations again, on their own, so that a prediction run scores them
+	// apart from the rest.
+	for _, sub := range []struct {
+		name  string
+		lines []string
+	}{{"unseen.captions.tsv", unseenCaptions}, {"unseen.shapes.tsv", unseenShapes}} {
+		path := filepath.Join(dir, split+"-"+sub.name)
+		if err := writeLines(path, sub.lines); err != nil {
+			return files, err
+		}
+		files = append(files, OutputFile{Path: path, Examples: len(sub.lines)})
 	}
 	return files, nil
 }
