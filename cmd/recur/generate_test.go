@@ -51,9 +51,12 @@ func TestGenerateScenesListsEveryFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Five files per split and the PNG grid.
-	if lines := strings.Count(out, "\n"); lines != 16 {
-		t.Errorf("output has %d lines, want 16:\n%s", lines, out)
+	// Five files per split, the held-out test scenes' captions and shapes, and the PNG grid.
+	if lines := strings.Count(out, "\n"); lines != 18 {
+		t.Errorf("output has %d lines, want 18:\n%s", lines, out)
+	}
+	if want := "wrote " + filepath.Join(dir, "test-unseen.captions.tsv"); !strings.Contains(out, want) {
+		t.Errorf("output lacks %q:\n%s", want, out)
 	}
 	if want := "wrote " + filepath.Join(dir, "test.png") + " (3 examples)\n"; !strings.Contains(out, want) {
 		t.Errorf("output lacks %q:\n%s", want, out)
