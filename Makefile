@@ -11,7 +11,7 @@ endif
 DEMO_OUT  ?= out/demo
 DEMO_STEPS ?= 1000
 
-.PHONY: build test demo bench bench-gorgonia fuzz fmt vet gpu-check clean
+.PHONY: build test demo bench bench-gorgonia fuzz fmt vet gpu-check clean tasks-check
 
 build:
 	$(GO) build -o bin/recur ./cmd/recur
@@ -40,6 +40,12 @@ demo: build
 bench: build
 	bin/bench --standard --compare pytorch
 
+# Generates the task data sets, trains one model per task and scores it on the test split,
+# writing reports into TASKS_OUT (docs/TASKS.md shows a run). About 15 minutes on 2 cores.
+TASKS_OUT ?= out/tasks
+tasks-check: build
+	scripts/tasks_check.sh $(TASKS_OUT) bin/recur
+
 # The gorgonia comparison is its own module, so recur's binaries do not carry gorgonia.
 bench-gorgonia:
 	cd cmd/bench/gorgonia && $(GO) build -o ../../../bin/bench-gorgonia .
@@ -58,6 +64,7 @@ gpu-check:
 	$(GO) test -c $(GPU_LDFLAGS) -o bin/engine.test ./engine
 	$(GO) test -c $(GPU_LDFLAGS) -o bin/cuda.test ./cuda
 	$(GO) test -c $(GPU_LDFLAGS) -o bin/lstm.test ./lstm
+	$(GO) test -c $(GPU_LDFLAGS) -o bin/tasks.test ./tasks
 	mkdir -p bin/testdata/torch
 	cp lstm/testdata/torch/*.safetensors bin/testdata/torch/
 	cp scripts/gpu-check.sh scripts/compare_curves.py scripts/torch_bench.py bin/
@@ -71,6 +78,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeUTF8$$' -fuzztime $(FUZZTIME) ./corpus
 	$(GO) test -run '^$$' -fuzz '^FuzzEvalChunks$$' -fuzztime $(FUZZTIME) ./corpus
 	$(GO) test -run '^$$' -fuzz '^FuzzLoadConfig$$' -fuzztime $(FUZZTIME) ./lstm
+	$(GO) test -run '^$$' -fuzz '^FuzzReadMatrix$$' -fuzztime $(FUZZTIME) ./dataset
+	$(GO) test -run '^$$' -fuzz '^FuzzReadLabeled$$' -fuzztime $(FUZZTIME) ./dataset
 
 fmt:
 	gofmt -l -w .

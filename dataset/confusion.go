@@ -119,7 +119,7 @@ func (m *ConfusionMatrix) Write(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "  %*s\n", recallWidth, formatPercent(m.Recall(i)))
 	}
-	fmt.Fprintf(&b, "accuracy %s over %d examples\n", formatPercent(m.Accuracy()), m.Total())
+	fmt.Fprintf(&b, "accuracy %s over %d predictions\n", formatPercent(m.Accuracy()), m.Total())
 	_, err := io.WriteString(w, b.String())
 	return err
 }

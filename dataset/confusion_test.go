@@ -38,7 +38,7 @@ func TestConfusionMatrixEmpty(t *testing.T) {
 	if !math.IsNaN(m.Recall(1)) {
 		t.Errorf("Recall(1) without examples = %v, want NaN", m.Recall(1))
 	}
-	if s := m.String(); !strings.Contains(s, "accuracy - over 0 examples") {
+	if s := m.String(); !strings.Contains(s, "accuracy - over 0 predictions") {
 		t.Errorf("String() = %q, want a dash for the accuracy", s)
 	}
 }
@@ -56,7 +56,7 @@ func TestConfusionMatrixString(t *testing.T) {
 		`positive            12           1           0   92.3%`,
 		`a-very-lon           0           1           1   50.0%`,
 		`日本語                  0           0           0       -`,
-		`accuracy 86.7% over 15 examples`,
+		`accuracy 86.7% over 15 predictions`,
 		``,
 	}, "\n")
 	if got := m.String(); got != want {

@@ -115,10 +115,10 @@ func FuzzReadLabeled(f *testing.F) {
 		for i, e := range examples {
 			for _, field := range []string{e.Label, e.Text} {
 				if strings.Trim(field, " ") == "" {
-					t.Errorf("example %d has a blank field: %q", i, e)
+					t.Errorf("example %d has a blank field: %+v", i, e)
 				}
 				if !utf8.ValidString(field) || strings.ContainsAny(field, "\t\n") {
-					t.Errorf("example %d has a field with invalid UTF-8, a tab or a newline: %q", i, e)
+					t.Errorf("example %d has a field with invalid UTF-8, a tab or a newline: %+v", i, e)
 				}
 			}
 		}

@@ -13,16 +13,19 @@ import (
 // Labeled is one example of a classification task.
 type Labeled struct {
 	Label, Text string
+	Line        int // line number in the file, from 1
 }
 
 // Tagged is one example of a sequence tagging task: one tag per token.
 type Tagged struct {
 	Tokens, Tags []string
+	Line         int // line number in the file, from 1
 }
 
 // Pair is one example of a sequence-to-sequence task.
 type Pair struct {
 	Source, Target string
+	Line           int // line number in the file, from 1
 }
 
 // Caption is one example of an image captioning task. Image is the row of the image's
@@ -30,12 +33,13 @@ type Pair struct {
 type Caption struct {
 	Image int
 	Text  string
+	Line  int // line number in the file, from 1
 }
 
 // ReadLabeled reads the example file at path, whose lines have the form label<TAB>text.
 func ReadLabeled(path string) ([]Labeled, error) {
 	return readExamples(path, "label", "text", func(label, text string) (Labeled, error) {
-		return Labeled{Label: label, Text: text}, nil
+		return Labeled{Label: strings.Trim(label, " "), Text: text}, nil
 	})
 }
 
@@ -118,6 +122,7 @@ func readExamples[E any](path, first, second string, parse func(a, b string) (E,
 			if err != nil {
 				return nil, fmt.Errorf("dataset: %s:%d: %w", path, number, err)
 			}
+			setLine(&example, number)
 			examples = append(examples, example)
 		}
 		if readErr != nil {
@@ -129,6 +134,89 @@ func readExamples[E any](path, first, second string, parse func(a, b string) (E,
 			path, layout)
 	}
 	return examples, nil
+}
+
+// setLine records the line number of an example.
+func setLine[E any](e *E, number int) {
+	switch x := any(e).(type) {
+	case *Labeled:
+		x.Line = number
+	case *Tagged:
+		x.Line = number
+	case *Pair:
+		x.Line = number
+	case *Caption:
+		x.Line = number
+	case *Input:
+		x.Line = number
+	}
+}
+
+// Input is one line of a file of inputs without expected outputs, for prediction.
+type Input struct {
+	Text string
+	Line int // line number in the file, from 1
+}
+
+// HasTabs reports whether the first non-blank line of the file at path contains a tab, which
+// tells a file of examples with expected outputs from a file of inputs alone.
+func HasTabs(path string) (bool, error) {
+	in, err := os.Open(path)
+	if err != nil {
+		return false, fmt.Errorf("dataset: %w", err)
+	}
+	defer in.Close()
+	r := bufio.NewReaderSize(in, 64<<10)
+	for {
+		line, err := r.ReadString('\n')
+		if strings.Trim(line, " \r\n\uFEFF") != "" {
+			return strings.Contains(line, "\t"), nil
+		}
+		if err != nil {
+			return false, nil
+		}
+	}
+}
+
+// ReadInputs reads a file of inputs without expected outputs: each non-blank line is one
+// input (a text, space-separated tokens, a source or an image index) and contains no tab.
+func ReadInputs(path string) ([]Input, error) {
+	in, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("dataset: %w", err)
+	}
+	defer in.Close()
+	var inputs []Input
+	r := bufio.NewReaderSize(in, 64<<10)
+	for number := 1; ; number++ {
+		raw, readErr := r.ReadString('\n')
+		if readErr != nil && !errors.Is(readErr, io.EOF) {
+			return nil, fmt.Errorf("dataset: %s:%d: %w", path, number, readErr)
+		}
+		if raw == "" && readErr != nil {
+			break
+		}
+		line := strings.TrimSuffix(strings.TrimSuffix(raw, "\n"), "\r")
+		if number == 1 {
+			line = strings.TrimPrefix(line, "\uFEFF")
+		}
+		if bad := invalidUTF8Offset(line); bad >= 0 {
+			return nil, fmt.Errorf("dataset: %s:%d: invalid UTF-8 at byte offset %d of the line; convert the file to UTF-8", path, number, bad)
+		}
+		if strings.Contains(line, "\t") {
+			return nil, fmt.Errorf("dataset: %s:%d: the line contains a tab, but the first line has none, so the file was read as inputs without expected outputs; give every line the same form", path, number)
+		}
+		if strings.Trim(line, " ") != "" {
+			inputs = append(inputs, Input{Text: line, Line: number})
+		}
+		if readErr != nil {
+			break
+		}
+	}
+	if len(inputs) == 0 {
+		return nil, fmt.Errorf("dataset: %s contains no inputs", path)
+	}
+	return inputs, nil
 }
 
 // parseLine splits line at its only tab, checks that neither field is blank and passes the

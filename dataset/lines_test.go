@@ -25,12 +25,12 @@ func TestReadLabeled(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Labeled{
-		{"pos", "great film"},
-		{"neg", "dull, très ennuyeux 😴"},
-		{"neu", "  spaced  "},
+		{"pos", "great film", 1},
+		{"neg", "dull, très ennuyeux 😴", 4},
+		{"neu", "  spaced  ", 5},
 	}
 	if !slices.Equal(got, want) {
-		t.Errorf("ReadLabeled = %q, want %q", got, want)
+		t.Errorf("ReadLabeled = %+v, want %+v", got, want)
 	}
 }
 
@@ -40,8 +40,8 @@ func TestReadLabeledOneLineWithoutNewline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []Labeled{{"spam", "buy now"}}; !slices.Equal(got, want) {
-		t.Errorf("ReadLabeled = %q, want %q", got, want)
+	if want := []Labeled{{"spam", "buy now", 1}}; !slices.Equal(got, want) {
+		t.Errorf("ReadLabeled = %+v, want %+v", got, want)
 	}
 }
 
@@ -76,7 +76,7 @@ func TestReadLabeledErrors(t *testing.T) {
 		path := writeFile(t, "labels.tsv", c.content)
 		got, err := ReadLabeled(path)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s: ReadLabeled = %q, %v, want an error containing %q", c.name, got, err, c.want)
+			t.Errorf("%s: ReadLabeled = %+v, %v, want an error containing %+v", c.name, got, err, c.want)
 			continue
 		}
 		if !strings.Contains(err.Error(), path) {
@@ -119,7 +119,7 @@ func TestReadTagged(t *testing.T) {
 		t.Errorf("tags = %q, want %q", got[0].Tags, want)
 	}
 	if !slices.Equal(got[1].Tokens, []string{"hi"}) || !slices.Equal(got[1].Tags, []string{"O"}) {
-		t.Errorf("second example = %q, want [hi] [O]", got[1])
+		t.Errorf("second example = %+v, want [hi] [O]", got[1])
 	}
 }
 
@@ -146,9 +146,9 @@ func TestReadPairs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Pair{{"hello world", "bonjour le monde"}, {"5 + 3", "8"}}
+	want := []Pair{{"hello world", "bonjour le monde", 1}, {"5 + 3", "8", 2}}
 	if !slices.Equal(got, want) {
-		t.Errorf("ReadPairs = %q, want %q", got, want)
+		t.Errorf("ReadPairs = %+v, want %+v", got, want)
 	}
 }
 
@@ -166,7 +166,7 @@ func TestReadCaptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Caption{{0, "a dog runs"}, {12, "deux chats"}, {0, "another caption"}}
+	want := []Caption{{0, "a dog runs", 1}, {12, "deux chats", 2}, {0, "another caption", 3}}
 	if !slices.Equal(got, want) {
 		t.Errorf("ReadCaptions = %v, want %v", got, want)
 	}
@@ -179,6 +179,41 @@ func TestReadCaptionsBadIndex(t *testing.T) {
 		want := `:2: image index "` + index + `" is not a non-negative integer`
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("index %q: error = %v, want one containing %q", index, err, want)
+		}
+	}
+}
+
+func TestReadInputs(t *testing.T) {
+	path := writeFile(t, "inputs.txt", "\uFEFFgreat film\r\n\n  \ndull\n")
+	got, err := ReadInputs(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Input{{"great film", 1}, {"dull", 4}}
+	if !slices.Equal(got, want) {
+		t.Errorf("ReadInputs = %+v, want %+v", got, want)
+	}
+}
+
+func TestReadInputsRejectsTab(t *testing.T) {
+	path := writeFile(t, "inputs.txt", "great film\npos\tdull\n")
+	_, err := ReadInputs(path)
+	if err == nil || !strings.Contains(err.Error(), "inputs.txt:2: the line contains a tab") {
+		t.Errorf("ReadInputs error = %v, want a tab error on line 2", err)
+	}
+}
+
+func TestHasTabs(t *testing.T) {
+	for _, c := range []struct {
+		text string
+		want bool
+	}{{"\n\npos\tgood\n", true}, {"good film\n", false}, {"\n", false}} {
+		got, err := HasTabs(writeFile(t, "f.tsv", c.text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != c.want {
+			t.Errorf("HasTabs(%q) = %v, want %v", c.text, got, c.want)
 		}
 	}
 }

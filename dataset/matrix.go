@@ -132,7 +132,7 @@ func readSafetensorsMatrix(path string, name []string) ([]float32, []int, error)
 		}
 		return data, shape, nil
 	}
-	return nil, nil, fmt.Errorf("dataset: %s: tensor %q has dtype %s; ReadMatrix reads %s and "+
+	return nil, nil, fmt.Errorf("dataset: %s: tensor %q has dtype %s; recur reads %s and "+
 		"%s, so convert the array to float32 before saving it", path, tensorName, dtype,
 		safetensors.F32, safetensors.F64)
 }
@@ -140,7 +140,7 @@ func readSafetensorsMatrix(path string, name []string) ([]float32, []int, error)
 // checkMatrixShape checks that shape has 1 to maxMatrixDims dimensions, none negative.
 func checkMatrixShape(shape []int) error {
 	if len(shape) < 1 || len(shape) > maxMatrixDims {
-		return fmt.Errorf("shape %v has %d dimensions, but ReadMatrix reads arrays of 1 to %d; "+
+		return fmt.Errorf("shape %v has %d dimensions, but recur reads arrays of 1 to %d; "+
 			"reshape the array before saving it", shape, len(shape), maxMatrixDims)
 	}
 	for _, d := range shape {

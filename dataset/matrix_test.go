@@ -287,9 +287,9 @@ func TestReadMatrixHeaderErrors(t *testing.T) {
 		header string
 		want   string
 	}{
-		{"{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }", `dtype is ">f4", but ReadMatrix reads '<f4' and '<f8'`},
+		{"{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }", `dtype is ">f4", but recur reads '<f4' and '<f8'`},
 		{"{'descr': '<i4', 'fortran_order': False, 'shape': (1,), }", `dtype is "<i4"`},
-		{"{'descr': '<f4', 'fortran_order': False, 'shape': (), }", "shape [] has 0 dimensions, but ReadMatrix reads arrays of 1 to 3"},
+		{"{'descr': '<f4', 'fortran_order': False, 'shape': (), }", "shape [] has 0 dimensions, but recur reads arrays of 1 to 3"},
 		{"{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1, 1), }", "shape [1 1 1 1] has 4 dimensions"},
 		{"{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }", "shape [-1] has a negative dimension"},
 		{"{'descr': '<f4', 'fortran_order': False, 'shape': (1), }", "a one-dimensional shape is written (n,)"},
@@ -314,7 +314,7 @@ func TestReadMatrixUnsupportedVersion(t *testing.T) {
 	for _, version := range [][2]byte{{4, 0}, {1, 1}, {0, 0}} {
 		raw[6], raw[7] = version[0], version[1]
 		path := writeBytes(t, "m.npy", raw)
-		readMatrixError(t, path, "is not supported; ReadMatrix reads versions 1.0, 2.0 and 3.0")
+		readMatrixError(t, path, "is not supported; recur reads versions 1.0, 2.0 and 3.0")
 	}
 }
 
@@ -400,7 +400,7 @@ func TestReadMatrixSafetensorsByName(t *testing.T) {
 	}
 	readMatrixError(t, path, `contains 3 tensors, "labels", "test", "train"; pass the name of the one to read`)
 	readMatrixError(t, path, `has no tensor "val"; its 3 tensors are "labels", "test", "train"`, "val")
-	readMatrixError(t, path, `tensor "labels" has dtype I32; ReadMatrix reads F32 and F64`, "labels")
+	readMatrixError(t, path, `tensor "labels" has dtype I32; recur reads F32 and F64`, "labels")
 }
 
 func TestReadMatrixSafetensorsRejects(t *testing.T) {

@@ -74,7 +74,7 @@ func readNPY(r io.Reader, size int64) ([]float32, []int, error) {
 		lengthBytes = 4
 	default:
 		return nil, nil, fmt.Errorf(".npy format version %d.%d is not supported; "+
-			"ReadMatrix reads versions 1.0, 2.0 and 3.0", major, minor)
+			"recur reads versions 1.0, 2.0 and 3.0", major, minor)
 	}
 	var lengthField [4]byte
 	if _, err := io.ReadFull(r, lengthField[:lengthBytes]); err != nil {
@@ -153,11 +153,11 @@ func checkNPYHeader(header npyHeader) (int, error) {
 	case "<f8":
 		itemSize = 8
 	default:
-		return 0, fmt.Errorf("the .npy dtype is %q, but ReadMatrix reads '<f4' and '<f8'; "+
+		return 0, fmt.Errorf("the .npy dtype is %q, but recur reads '<f4' and '<f8'; "+
 			"save array.astype('<f4') instead", header.descr)
 	}
 	if header.fortranOrder {
-		return 0, errors.New("the .npy array is stored in Fortran order, but ReadMatrix reads " +
+		return 0, errors.New("the .npy array is stored in Fortran order, but recur reads " +
 			"C order only; save numpy.ascontiguousarray(array) instead")
 	}
 	if err := checkMatrixShape(header.shape); err != nil {

@@ -68,6 +68,17 @@ func LoadCheckpoint(dir string) (*Checkpoint, error) {
 	if err := json.Unmarshal(raw, &fc); err != nil {
 		return nil, fmt.Errorf("checkpoint %s: invalid %s: %v", dir, ConfigFile, err)
 	}
+	if fc.Format != "" && fc.Format != checkpointFormat {
+		var task struct {
+			Config struct {
+				Task string `json:"task"`
+			} `json:"config"`
+		}
+		if json.Unmarshal(raw, &task) == nil && task.Config.Task != "" {
+			return nil, fmt.Errorf("checkpoint %s contains a %s model, not a language model: use recur %s predict", dir, task.Config.Task, task.Config.Task)
+		}
+		return nil, fmt.Errorf("checkpoint %s has format %q, which this version of recur does not read (it reads %q)", dir, fc.Format, checkpointFormat)
+	}
 	if err := fc.Config.Validate(); err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %s: %w", dir, ConfigFile, err)
 	}

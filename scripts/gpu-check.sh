@@ -53,6 +53,8 @@ run "engine-cuda" 60 "$here/engine.test" -test.run 'CUDA|Open' -test.v -test.cou
 run "cuda-binding" 60 "$here/cuda.test" -test.v -test.count=1
 # The PyTorch fixtures sit in $here/testdata, where the lstm test binary looks for them.
 run "torch-parity-cuda" 60 bash -c "cd '$here' && ./lstm.test -test.run 'TestTorchParity/.*/cuda' -test.v -test.count=1"
+# Classifier, tagger, seq2seq and caption models: loss and gradients on CUDA against the CPU.
+run "tasks-cuda" 60 "$here/tasks.test" -test.run 'TestCUDAMatchesCPU' -test.v -test.count=1
 
 section "tinyshakespeare, 200 steps, CPU and GPU"
 train=(train --data "$here/tinyshakespeare.txt" --layers 2 --hidden 256 --embed 64 --seq 64

@@ -49,6 +49,8 @@ run() {
 d=$data
 run classify classify --data $d/classify/train.tsv --val $d/classify/val.tsv --forget-bias 4 --steps 800 --eval-every 400 \
 	-- --data $d/classify/test.tsv
+run classify-fb1 classify --data $d/classify/train.tsv --val $d/classify/val.tsv --forget-bias 1 --steps 800 --eval-every 400 \
+	-- --data $d/classify/test.tsv
 run classify-mean classify --data $d/classify/train.tsv --val $d/classify/val.tsv --pool mean --steps 800 --eval-every 400 \
 	-- --data $d/classify/test.tsv
 run classify-rnn classify --data $d/classify/train.tsv --val $d/classify/val.tsv --model rnn --steps 800 --eval-every 400 \

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/recur-ml/recur/dataset"
 )
@@ -16,6 +17,8 @@ type Example struct {
 	Out   []int32 // the tags, or the decoder's target tokens without Start and End
 	Text  string  // the original input line's text, for reports
 	Want  string  // the expected output as text: class, tags, target or caption
+	// Unlabeled marks an input read for prediction without an expected output.
+	Unlabeled bool
 }
 
 // Data is a task's examples with the images they refer to.
@@ -63,6 +66,8 @@ func VocabsFromConfig(cfg Config) (*Vocabs, error) {
 type Sources struct {
 	Path   string // the lines: label<TAB>text, tokens<TAB>tags, source<TAB>target or image<TAB>caption
 	Images string // classifier of images: pixels [N×Rows×Width]; caption: features [N×F]
+	// Unlabeled reads Path as inputs alone, one per line, with no expected output.
+	Unlabeled bool
 }
 
 // BuildVocabs reads the training file and returns vocabularies over it, and fills the
@@ -123,6 +128,9 @@ func BuildVocabs(cfg *Config, src Sources) (*Vocabs, error) {
 			if err == nil {
 				err = v.Out.Add(e.Target)
 			}
+			if err == nil {
+				err = longest(&cfg.MaxTarget, v.Out, e.Target)
+			}
 		}
 	case TaskCaption:
 		ex, rerr := dataset.ReadCaptions(src.Path)
@@ -133,6 +141,9 @@ func BuildVocabs(cfg *Config, src Sources) (*Vocabs, error) {
 		for _, e := range ex {
 			if err == nil {
 				err = v.Out.Add(e.Text)
+			}
+			if err == nil {
+				err = longest(&cfg.MaxTarget, v.Out, e.Text)
 			}
 		}
 	}
@@ -173,22 +184,27 @@ func BuildVocabs(cfg *Config, src Sources) (*Vocabs, error) {
 
 // Load reads and encodes a data set with the vocabularies of a model. A class or tag that
 // the model does not know is an error, so is an image index outside the images file. Input
-// tokens outside the vocabulary become <unk>.
+// tokens outside the vocabulary become <unk>. With src.Unlabeled, each line is an input
+// alone, with no expected output.
 func Load(cfg Config, v *Vocabs, src Sources) (*Data, error) {
 	d := &Data{}
 	labelID := map[string]int32{}
 	for i, l := range v.Labels {
 		labelID[l] = int32(i)
 	}
+	kind := "class"
+	if cfg.Task == TaskTag {
+		kind = "tag"
+	}
 	label := func(line int, l string) (int32, error) {
 		id, ok := labelID[l]
 		if !ok {
-			return 0, fmt.Errorf("%s: example %d has the label %q, which the model was not trained on (it knows %d: %s)",
-				src.Path, line+1, l, len(v.Labels), abbreviate(v.Labels))
+			return 0, fmt.Errorf("%s:%d: the %s %q is not one the model was trained on (it knows %d: %s)",
+				src.Path, line, kind, l, len(v.Labels), abbreviate(v.Labels))
 		}
 		return id, nil
 	}
-	needImages := (cfg.Task == TaskClassify && cfg.images()) || cfg.Task == TaskCaption
+	needImages := cfg.images() || cfg.Task == TaskCaption
 	if needImages {
 		if src.Images == "" {
 			return nil, fmt.Errorf("this model reads images: give the images file (--images)")
@@ -202,6 +218,8 @@ func Load(cfg Config, v *Vocabs, src Sources) (*Data, error) {
 			return nil, fmt.Errorf("%s: images have shape %v; the model reads [images, %d, %d]", src.Images, shape, cfg.Rows, cfg.InputWidth)
 		case cfg.Task == TaskCaption && (len(shape) != 2 || shape[1] != cfg.Features):
 			return nil, fmt.Errorf("%s: features have shape %v; the model reads [images, %d]", src.Images, shape, cfg.Features)
+		case shape[0] == 0:
+			return nil, fmt.Errorf("%s contains no images", src.Images)
 		}
 		d.N = shape[0]
 		if cfg.Task == TaskClassify {
@@ -211,29 +229,32 @@ func Load(cfg Config, v *Vocabs, src Sources) (*Data, error) {
 		}
 	}
 	image := func(line int, s string) (int, error) {
-		i, err := strconv.Atoi(s)
+		i, err := strconv.Atoi(strings.Trim(s, " "))
 		if err != nil || i < 0 || i >= d.N {
-			return 0, fmt.Errorf("%s: example %d names image %q, but %s holds images 0 to %d", src.Path, line+1, s, src.Images, d.N-1)
+			return 0, fmt.Errorf("%s:%d: image index %q is not an image of %s, which contains images 0 to %d", src.Path, line, s, src.Images, d.N-1)
 		}
 		return i, nil
 	}
 
+	if src.Unlabeled {
+		return loadInputs(d, cfg, v, src, image)
+	}
 	switch cfg.Task {
 	case TaskClassify:
 		ex, err := dataset.ReadLabeled(src.Path)
 		if err != nil {
 			return nil, err
 		}
-		for i, e := range ex {
+		for _, e := range ex {
 			x := Example{Text: e.Text, Want: e.Label}
-			if x.Label, err = label(i, e.Label); err != nil {
+			if x.Label, err = label(e.Line, e.Label); err != nil {
 				return nil, err
 			}
 			if cfg.images() {
-				if x.Image, err = image(i, e.Text); err != nil {
+				if x.Image, err = image(e.Line, e.Text); err != nil {
 					return nil, err
 				}
-			} else if x.In, err = encode(v.In, src.Path, i, e.Text); err != nil {
+			} else if x.In, err = encode(v.In, src.Path, e.Line, e.Text); err != nil {
 				return nil, err
 			}
 			d.Examples = append(d.Examples, x)
@@ -243,18 +264,14 @@ func Load(cfg Config, v *Vocabs, src Sources) (*Data, error) {
 		if err != nil {
 			return nil, err
 		}
-		for i, e := range ex {
-			x := Example{Text: join(e.Tokens), Want: join(e.Tags)}
-			for j, tok := range e.Tokens {
-				id, _ := v.In.ID(tok)
-				if _, ok := v.In.ID(tok); !ok {
-					id, _ = v.In.ID(Unk)
-				}
-				t, err := label(i, e.Tags[j])
+		for _, e := range ex {
+			x := Example{Text: strings.Join(e.Tokens, " "), Want: strings.Join(e.Tags, " ")}
+			x.In = encodeTokens(v.In, e.Tokens)
+			for _, tag := range e.Tags {
+				t, err := label(e.Line, tag)
 				if err != nil {
 					return nil, err
 				}
-				x.In = append(x.In, id)
 				x.Out = append(x.Out, t)
 			}
 			d.Examples = append(d.Examples, x)
@@ -264,12 +281,12 @@ func Load(cfg Config, v *Vocabs, src Sources) (*Data, error) {
 		if err != nil {
 			return nil, err
 		}
-		for i, e := range ex {
+		for _, e := range ex {
 			x := Example{Text: e.Source, Want: e.Target}
-			if x.In, err = encode(v.In, src.Path, i, e.Source); err != nil {
+			if x.In, err = encode(v.In, src.Path, e.Line, e.Source); err != nil {
 				return nil, err
 			}
-			if x.Out, err = encode(v.Out, src.Path, i, e.Target); err != nil {
+			if x.Out, err = encode(v.Out, src.Path, e.Line, e.Target); err != nil {
 				return nil, err
 			}
 			d.Examples = append(d.Examples, x)
@@ -279,12 +296,12 @@ func Load(cfg Config, v *Vocabs, src Sources) (*Data, error) {
 		if err != nil {
 			return nil, err
 		}
-		for i, e := range ex {
+		for _, e := range ex {
 			x := Example{Text: strconv.Itoa(e.Image), Want: e.Text}
-			if x.Image, err = image(i, strconv.Itoa(e.Image)); err != nil {
+			if x.Image, err = image(e.Line, strconv.Itoa(e.Image)); err != nil {
 				return nil, err
 			}
-			if x.Out, err = encode(v.Out, src.Path, i, e.Text); err != nil {
+			if x.Out, err = encode(v.Out, src.Path, e.Line, e.Text); err != nil {
 				return nil, err
 			}
 			d.Examples = append(d.Examples, x)
@@ -293,26 +310,53 @@ func Load(cfg Config, v *Vocabs, src Sources) (*Data, error) {
 	return d, nil
 }
 
+// loadInputs reads a file of inputs without expected outputs, for prediction.
+func loadInputs(d *Data, cfg Config, v *Vocabs, src Sources, image func(int, string) (int, error)) (*Data, error) {
+	in, err := dataset.ReadInputs(src.Path)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range in {
+		x := Example{Text: e.Text, Label: -1, Unlabeled: true}
+		switch {
+		case cfg.images() || cfg.Task == TaskCaption:
+			x.Image, err = image(e.Line, e.Text)
+		case cfg.Task == TaskTag:
+			x.In = encodeTokens(v.In, strings.Fields(e.Text))
+		default:
+			x.In, err = encode(v.In, src.Path, e.Line, e.Text)
+		}
+		if err != nil {
+			return nil, err
+		}
+		d.Examples = append(d.Examples, x)
+	}
+	return d, nil
+}
+
+// encodeTokens returns the ids of whole tokens, with <unk> for those outside the vocabulary.
+func encodeTokens(v *dataset.Vocab, tokens []string) []int32 {
+	unk, _ := v.ID(Unk)
+	ids := make([]int32, len(tokens))
+	for i, tok := range tokens {
+		id, ok := v.ID(tok)
+		if !ok {
+			id = unk
+		}
+		ids[i] = id
+	}
+	return ids
+}
+
 func encode(v *dataset.Vocab, path string, line int, text string) ([]int32, error) {
 	ids, err := v.Encode(text)
 	if err != nil {
-		return nil, fmt.Errorf("%s: example %d: %w", path, line+1, err)
+		return nil, fmt.Errorf("%s:%d: %w", path, line, err)
 	}
 	if len(ids) == 0 {
-		return nil, fmt.Errorf("%s: example %d has no tokens: give it some text", path, line+1)
+		return nil, fmt.Errorf("%s:%d: the example has no tokens: give it some text", path, line)
 	}
 	return ids, nil
-}
-
-func join(s []string) string {
-	out := ""
-	for i, x := range s {
-		if i > 0 {
-			out += " "
-		}
-		out += x
-	}
-	return out
 }
 
 // abbreviate lists up to 8 names.
@@ -397,7 +441,7 @@ func (d *Data) Batch(cfg Config, idx []int, B int) *Batch {
 		for r := range B {
 			e := pick(r)
 			in[r] = append([]int32{start}, e.Out...)
-			if scored(r) {
+			if scored(r) && !e.Unlabeled {
 				out[r] = append(slices.Clone(e.Out), end)
 			}
 			b.DecT = max(b.DecT, len(in[r]))
@@ -419,4 +463,11 @@ func (d *Data) Batch(cfg Config, idx []int, B int) *Batch {
 		}
 	}
 	return b
+}
+
+// longest raises *n to the token count of text, if that is larger.
+func longest(n *int, v *dataset.Vocab, text string) error {
+	ids, err := v.Encode(text)
+	*n = max(*n, len(ids))
+	return err
 }

@@ -29,7 +29,8 @@ type Metrics struct {
 	// TokenAccuracy is the share of decoder targets predicted right with teacher forcing
 	// (seq2seq, caption).
 	TokenAccuracy float64
-	Count         int                      // examples
+	Count         int                      // examples with an expected output
+	Tokens        int                      // scored labels, tags or decoder targets
 	Confusion     *dataset.ConfusionMatrix // classify and tag
 }
 
@@ -53,7 +54,12 @@ func Predict(m *Model, d *Data, B int, opt DecodeOptions) (Metrics, []Prediction
 	B = max(1, min(B, len(d.Examples)))
 	T, decT := d.MaxLens(cfg)
 	w := m.NewWorkspace(B, max(T, 1), max(decT, 1), false)
-	mt := Metrics{Count: len(d.Examples)}
+	mt := Metrics{}
+	for _, e := range d.Examples {
+		if !e.Unlabeled {
+			mt.Count++
+		}
+	}
 	if cfg.Task == TaskClassify || cfg.Task == TaskTag {
 		mt.Confusion = dataset.NewConfusionMatrix(cfg.Outputs)
 	}
@@ -63,7 +69,7 @@ func Predict(m *Model, d *Data, B int, opt DecodeOptions) (Metrics, []Prediction
 	V := len(cfg.Outputs)
 	maxLen := opt.MaxLen
 	if maxLen <= 0 {
-		maxLen = 2 + 2*decT
+		maxLen = 2 + 2*max(decT, cfg.MaxTarget+1)
 	}
 	rng := rand.New(rand.NewPCG(opt.Seed, 0x6465636f6465))
 	for lo := 0; lo < len(d.Examples); lo += B {
@@ -81,6 +87,10 @@ func Predict(m *Model, d *Data, B int, opt DecodeOptions) (Metrics, []Prediction
 		case TaskClassify:
 			for r, i := range idx {
 				e := &d.Examples[i]
+				if e.Unlabeled {
+					preds = append(preds, Prediction{Example: e, Output: cfg.Outputs[pred[r]]})
+					continue
+				}
 				mt.Confusion.Add(int(e.Label), int(pred[r]))
 				ok := pred[r] == e.Label
 				if ok {
@@ -91,12 +101,15 @@ func Predict(m *Model, d *Data, B int, opt DecodeOptions) (Metrics, []Prediction
 		case TaskTag:
 			for r, i := range idx {
 				e := &d.Examples[i]
-				tags := make([]string, len(e.Out))
-				ok := true
-				for t := range e.Out {
+				tags := make([]string, len(e.In))
+				ok := !e.Unlabeled
+				for t := range e.In {
 					p := pred[t*B+r]
-					mt.Confusion.Add(int(e.Out[t]), int(p))
 					tags[t] = cfg.Outputs[p]
+					if e.Unlabeled {
+						continue
+					}
+					mt.Confusion.Add(int(e.Out[t]), int(p))
 					if p == e.Out[t] {
 						right++
 					} else {
@@ -125,7 +138,7 @@ func Predict(m *Model, d *Data, B int, opt DecodeOptions) (Metrics, []Prediction
 			vocab, _ := dataset.LoadVocab(dataset.Mode(cfg.OutputTokens), cfg.Outputs, len(outReserved))
 			for r, i := range idx {
 				e := &d.Examples[i]
-				ok := slices.Equal(outs[r], e.Out)
+				ok := !e.Unlabeled && slices.Equal(outs[r], e.Out)
 				if ok {
 					right++
 				}
@@ -138,11 +151,12 @@ func Predict(m *Model, d *Data, B int, opt DecodeOptions) (Metrics, []Prediction
 	case TaskTag:
 		mt.Accuracy = float64(right) / float64(max(scored, 1))
 	case TaskSeq2Seq, TaskCaption:
-		mt.Accuracy = float64(right) / float64(len(d.Examples))
+		mt.Accuracy = float64(right) / float64(max(mt.Count, 1))
 		mt.TokenAccuracy = float64(tokRight) / float64(max(scored, 1))
 	default:
-		mt.Accuracy = float64(right) / float64(len(d.Examples))
+		mt.Accuracy = float64(right) / float64(max(mt.Count, 1))
 	}
+	mt.Tokens = scored
 	return mt, preds
 }
 
@@ -253,15 +267,14 @@ func (m *Model) decodeGreedy(w *Workspace, b *Batch, maxLen int, temperature flo
 
 // sampleRow draws an id ≥ firstOutput from softmax(row/temperature).
 func sampleRow(row []float32, temperature float64, probs []float64, rng *rand.Rand) int32 {
-	mx := math.Inf(-1)
-	for _, v := range row[firstOutput:] {
-		mx = max(mx, float64(v)/temperature)
-	}
+	// Subtracting the largest logit before dividing keeps every exponent ≤ 0, so even a
+	// tiny temperature gives 1 for the most likely token and 0 or more for the rest.
+	mx := float64(slices.Max(row[firstOutput:]))
 	var s float64
 	for i := range row {
 		probs[i] = 0
 		if i >= firstOutput {
-			probs[i] = math.Exp(float64(row[i])/temperature - mx)
+			probs[i] = math.Exp((float64(row[i]) - mx) / temperature)
 			s += probs[i]
 		}
 	}

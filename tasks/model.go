@@ -63,6 +63,7 @@ type Config struct {
 	Rows       int    `json:"rows,omitempty"`        // classifier of images: rows per image
 	Features   int    `json:"features,omitempty"`    // caption: width of the image feature vector
 	InitState  bool   `json:"init_state,omitempty"`  // caption: the image also sets the initial h
+	MaxTarget  int    `json:"max_target,omitempty"`  // decoders: the longest training target, in tokens
 }
 
 // images reports whether a classifier reads pixel rows instead of text.

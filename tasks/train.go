@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 
@@ -12,19 +13,19 @@ import (
 
 // TrainOptions are the settings of a training run.
 type TrainOptions struct {
-	Batch      int     // examples per step
-	Steps      int     // optimizer updates
-	LR         float64 // learning rate
-	Optim      string  // adam, sgd or rmsprop
-	Clip       float64 // global gradient-norm limit; 0 disables clipping
-	Dropout    float64 // between stacked layers
-	Seed       uint64
-	EvalEvery  int // steps between evaluations on the validation set; 0 evaluates only at the end
-	ForgetBias float64
+	Batch      int     `json:"batch"`       // examples per step
+	Steps      int     `json:"steps"`       // optimizer updates
+	LR         float64 `json:"lr"`          // learning rate
+	Optim      string  `json:"optim"`       // adam, sgd or rmsprop
+	Clip       float64 `json:"clip"`        // global gradient-norm limit; 0 disables clipping
+	Dropout    float64 `json:"dropout"`     // between stacked layers
+	Seed       uint64  `json:"seed"`        //
+	EvalEvery  int     `json:"eval_every"`  // steps between validation runs; 0 runs one at the end
+	ForgetBias float64 `json:"forget_bias"` //
 	// WordDropout is the probability that a decoder input token after Start is replaced by
 	// <unk> in training, so that a decoder reads the image or the source instead of leaning
 	// on the tokens it has emitted.
-	WordDropout float64
+	WordDropout float64 `json:"word_dropout"`
 }
 
 // Validate returns an error naming the first invalid option.
@@ -68,6 +69,7 @@ type Trainer struct {
 	pos     int
 	order   []int
 	Skipped int
+	skipRun int // skipped steps in a row so far
 }
 
 // NewTrainer prepares training of m on train, evaluated on val (which may be nil).
@@ -138,8 +140,17 @@ func (tr *Trainer) Step() Progress {
 
 func isFinite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 
+// maxSkipsInARow is the number of consecutive steps with a non-finite loss or gradient after
+// which Run gives up.
+const maxSkipsInARow = 10
+
+// ErrDiverged reports a run whose loss or gradient stayed non-finite for maxSkipsInARow steps.
+var ErrDiverged = errors.New("training diverged")
+
 // Run trains until Steps updates are done or ctx is cancelled, calling report after every
-// step. It evaluates on the validation set every EvalEvery steps and after the last.
+// step. It evaluates on the validation set every EvalEvery steps and after the last. After
+// maxSkipsInARow skipped steps in a row it returns ErrDiverged, with the weights of the last
+// good step.
 func (tr *Trainer) Run(ctx context.Context, report func(Progress)) error {
 	for tr.Opt.Step < tr.O.Steps {
 		if err := ctx.Err(); err != nil {
@@ -148,6 +159,16 @@ func (tr *Trainer) Run(ctx context.Context, report func(Progress)) error {
 		p := tr.Step()
 		if err := tr.Model.be.Sync(); err != nil {
 			return err
+		}
+		if p.Skipped {
+			tr.skipRun++
+		} else {
+			tr.skipRun = 0
+		}
+		if tr.skipRun >= maxSkipsInARow {
+			report(p)
+			return fmt.Errorf("%w: the loss or gradient was not finite for %d steps in a row up to step %d; lower --lr (it is %g) or --clip",
+				ErrDiverged, tr.skipRun, p.Step, tr.O.LR)
 		}
 		last := tr.Opt.Step >= tr.O.Steps
 		if tr.Val != nil && (last || (tr.O.EvalEvery > 0 && tr.Opt.Step%tr.O.EvalEvery == 0)) {

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/recur-ml/recur/datagen"
@@ -45,6 +46,7 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	train := fs.Int("train", task.Defaults.Train, "number of training examples")
 	val := fs.Int("val", task.Defaults.Val, "number of validation examples")
 	test := fs.Int("test", task.Defaults.Test, "number of test examples")
+	overwrite := fs.Bool("overwrite", false, "write into a directory that already contains files, replacing those of the same names")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: recur generate %s --out DIR [flags]\n\nWrites %s\n\nFlags:\n",
 			task.Name, task.Summary)
@@ -66,6 +68,11 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("invalid --%s %d: give a count of at least 1, or leave the flag out "+
 				"for the default of %s", c.flag, c.value, fs.Lookup(c.flag).DefValue)
 		}
+	}
+
+	if entries, err := os.ReadDir(*out); err == nil && len(entries) > 0 && !*overwrite {
+		return fmt.Errorf("--out %s already contains files, which the generated ones could replace: "+
+			"choose a new directory, or pass --overwrite", *out)
 	}
 
 	opt := datagen.Options{Seed: *seed, Train: *train, Val: *val, Test: *test}

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/recur-ml/recur/dataset"
 	"github.com/recur-ml/recur/engine"
 	"github.com/recur-ml/recur/lstm"
 	"github.com/recur-ml/recur/tasks"
@@ -128,8 +129,14 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 	if err := f.opt.Validate(); err != nil {
 		return err
 	}
+	if entries, err := os.ReadDir(f.out); err == nil && len(entries) > 0 {
+		return fmt.Errorf("%s already exists and is not empty: choose another --out, or delete it to train again", f.out)
+	}
 	if err := lstm.CheckCheckpointDir(f.out, false); err != nil {
 		return err
+	}
+	if f.beam < 0 {
+		return fmt.Errorf("invalid beam width %d (--beam): use 0 (greedy) or more", f.beam)
 	}
 	for _, mode := range []string{f.cfg.Tokens, f.cfg.OutputTokens} {
 		if mode != "" && mode != tasks.TokensChars && mode != tasks.TokensWords {
@@ -197,6 +204,8 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 	started := time.Now()
 	decode := tasks.DecodeOptions{Beam: f.beam}
 	tr.Val = nil // evaluated below, so the beam width applies
+	best, bestStep := math.Inf(-1), -1
+	var saveErr error
 	runErr := tr.Run(ctx, func(pr tasks.Progress) {
 		if pr.Skipped {
 			p.logf("step %d: non-finite loss or gradient, update skipped", pr.Step)
@@ -205,9 +214,18 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 			n++
 		}
 		last := pr.Step >= f.opt.Steps
-		if val != nil && (last || (f.opt.EvalEvery > 0 && pr.Step%f.opt.EvalEvery == 0)) {
+		if val != nil && !pr.Skipped && (last || (f.opt.EvalEvery > 0 && pr.Step%f.opt.EvalEvery == 0)) {
 			mt := tasks.Evaluate(m, val, f.opt.Batch, decode)
-			p.logf("step %d  validation: %s", pr.Step, describeMetrics(task, mt))
+			note := ""
+			// The checkpoint keeps the weights of the best validation so far: the highest
+			// accuracy, and of equal ones the lowest loss.
+			if score := mt.Accuracy - 1e-9*mt.Loss; score > best && saveErr == nil {
+				if saveErr = tasks.SaveModel(f.out, m, &f.opt, pr.Step); saveErr == nil {
+					best, bestStep = score, pr.Step
+					note = "  (best so far, saved)"
+				}
+			}
+			p.logf("step %d  validation: %s%s", pr.Step, describeMetrics(task, mt), note)
 		}
 		if pr.Step%f.logEvery == 0 || last || p.bar != nil {
 			loss := math.NaN()
@@ -226,22 +244,37 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 			}
 		}
 	})
+	if saveErr != nil {
+		p.abort()
+		return saveErr
+	}
 	if runErr != nil && !errors.Is(runErr, context.Canceled) {
 		p.abort()
+		if bestStep >= 0 {
+			return fmt.Errorf("%w; %s contains the weights of step %d, the best validation so far", runErr, f.out, bestStep)
+		}
 		return runErr
 	}
 	steps := tr.Opt.Step
-	if err := tasks.SaveModel(f.out, m, &f.opt, steps); err != nil {
-		p.abort()
-		return err
+	if bestStep < 0 {
+		// Without a validation set (or before the first validation), the last weights are
+		// the ones to keep.
+		if err := tasks.SaveModel(f.out, m, &f.opt, steps); err != nil {
+			p.abort()
+			return err
+		}
+	}
+	saved := fmt.Sprintf("the checkpoint in %s contains the weights of step %d", f.out, steps)
+	if bestStep >= 0 {
+		saved = fmt.Sprintf("the checkpoint in %s contains the weights of step %d, the best validation", f.out, bestStep)
 	}
 	if interrupted != nil {
 		p.abort()
-		fmt.Fprintf(stdout, "stopped at step %d of %d; the checkpoint in %s contains the weights so far\n", steps, f.opt.Steps, f.out)
+		fmt.Fprintf(stdout, "stopped at step %d of %d; %s\n", steps, f.opt.Steps, saved)
 		return errInterrupted{interrupted}
 	}
 	p.finish()
-	fmt.Fprintf(stdout, "done: %d steps in %s, checkpoint in %s\n", steps, time.Since(started).Round(time.Second), f.out)
+	fmt.Fprintf(stdout, "done: %d steps in %s; %s\n", steps, time.Since(started).Round(time.Second), saved)
 	return nil
 }
 
@@ -266,18 +299,43 @@ func printTaskConfig(w io.Writer, f *taskTrainFlags, m *tasks.Model, train, val 
 		{"task", c.Task},
 		{"backend", be.Name()},
 		{"data", fmt.Sprintf("%s (%d examples; validation %d)", f.data, len(train.Examples), nVal)},
-		{"model", fmt.Sprintf("%s, %d layer(s) of %d units, embedding %d", c.Cell, c.Layers, c.Hidden, c.Embed)},
+		{"model", describeModel(c)},
 		{"parameters", fmt.Sprint(m.Params.Len())},
 	}
 	if len(c.Vocab) > 0 {
 		rows = append(rows, [2]string{"input vocabulary", fmt.Sprintf("%d %s", len(c.Vocab), c.Tokens)})
 	}
 	rows = append(rows, [2]string{"outputs", fmt.Sprintf("%d: %s", len(c.Outputs), preview(c.Outputs))})
+	batch := min(f.opt.Batch, len(train.Examples))
 	rows = append(rows, [2]string{"training", fmt.Sprintf("%d steps of %d examples, %s lr %g, clip %g, dropout %g, seed %d",
-		f.opt.Steps, f.opt.Batch, f.opt.Optim, f.opt.LR, f.opt.Clip, f.opt.Dropout, f.opt.Seed)})
+		f.opt.Steps, batch, f.opt.Optim, f.opt.LR, f.opt.Clip, f.opt.Dropout, f.opt.Seed)})
+	if batch < f.opt.Batch {
+		rows = append(rows, [2]string{"note", fmt.Sprintf("--batch %d is more than the %d training examples, so each step trains on all of them", f.opt.Batch, batch)})
+	}
+	if f.opt.Dropout > 0 && c.Layers == 1 {
+		rows = append(rows, [2]string{"note", "--dropout acts between stacked layers, so with --layers 1 it does nothing"})
+	}
 	for _, r := range rows {
 		fmt.Fprintf(w, "  %-17s %s\n", r[0], r[1])
 	}
+}
+
+// describeModel summarises the architecture for the configuration table.
+func describeModel(c tasks.Config) string {
+	var input string
+	switch {
+	case c.Task == tasks.TaskClassify && c.InputWidth > 0:
+		input = fmt.Sprintf("; reads %d pixel rows of %d values", c.Rows, c.InputWidth)
+	case c.Task == tasks.TaskCaption:
+		input = fmt.Sprintf(", embedding %d; image features %d", c.Embed, c.Features)
+	default:
+		input = fmt.Sprintf(", embedding %d", c.Embed)
+	}
+	stacks := ""
+	if c.Task == tasks.TaskSeq2Seq {
+		stacks = " in the encoder and in the decoder"
+	}
+	return fmt.Sprintf("%s, %d layer(s) of %d units%s%s", c.Cell, c.Layers, c.Hidden, stacks, input)
 }
 
 // preview lists up to 10 names.
@@ -289,11 +347,14 @@ func preview(names []string) string {
 }
 
 func describeMetrics(task string, mt tasks.Metrics) string {
+	if mt.Count == 0 {
+		return "no expected outputs to score"
+	}
 	switch task {
 	case tasks.TaskClassify:
 		return fmt.Sprintf("accuracy %.2f%% of %d, loss %.4f", 100*mt.Accuracy, mt.Count, mt.Loss)
 	case tasks.TaskTag:
-		return fmt.Sprintf("token accuracy %.2f%% (%d lines), loss %.4f", 100*mt.Accuracy, mt.Count, mt.Loss)
+		return fmt.Sprintf("token accuracy %.2f%% of %d tokens in %d lines, loss %.4f", 100*mt.Accuracy, mt.Tokens, mt.Count, mt.Loss)
 	}
 	return fmt.Sprintf("exact match %.2f%% of %d, token accuracy %.2f%%, loss %.4f", 100*mt.Accuracy, mt.Count, 100*mt.TokenAccuracy, mt.Loss)
 }
@@ -301,18 +362,19 @@ func describeMetrics(task string, mt tasks.Metrics) string {
 func runTaskPredict(info taskInfo, task string, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("recur "+task+" predict", flag.ContinueOnError)
 	ckpt := fs.String("checkpoint", "", "checkpoint directory written by recur "+task+" train")
-	data := fs.String("data", "", "examples, one per line: "+info.lines)
+	data := fs.String("data", "", "examples in the training format ("+info.lines+"), or inputs alone, one per line without a tab")
 	var images string
 	if info.images != "" {
 		fs.StringVar(&images, "images", "", "images of the examples: "+info.images)
 	}
-	out := fs.String("out", "", "write one prediction per line to this file (default: standard output)")
+	out := fs.String("out", "", "write the predictions to this new file (default: standard output)")
+	overwrite := fs.Bool("overwrite", false, "let --out replace an existing file")
 	batch := fs.Int("batch", 64, "examples per batch")
 	show := fs.Int("show", 5, "print this many wrong predictions, and as many right ones")
 	var dec tasks.DecodeOptions
 	if info.decoder {
 		fs.IntVar(&dec.Beam, "beam", 0, "beam width (0 or 1: greedy)")
-		fs.IntVar(&dec.MaxLen, "max-len", 0, "most tokens per output (0: twice the longest expected)")
+		fs.IntVar(&dec.MaxLen, "max-len", 0, "most tokens per output (0: twice the longest training target)")
 		fs.Float64Var(&dec.Temperature, "temperature", 0, "sample at this temperature instead of taking the most likely token")
 		fs.Uint64Var(&dec.Seed, "seed", 1, "seed of sampling")
 	}
@@ -321,11 +383,26 @@ func runTaskPredict(info taskInfo, task string, args []string, stdout, stderr io
 	if _, err := parseFlags(fs, args, stdout, stderr); err != nil {
 		return err
 	}
-	if *ckpt == "" || *data == "" {
-		return fmt.Errorf("pass --checkpoint DIR and --data FILE")
+	switch {
+	case *ckpt == "" || *data == "":
+		return fmt.Errorf("missing --checkpoint DIR or --data FILE: pass both")
+	case *batch < 1:
+		return fmt.Errorf("invalid --batch %d: use 1 or more", *batch)
+	case *show < 0:
+		return fmt.Errorf("invalid --show %d: use 0 or more", *show)
+	case dec.Beam < 0:
+		return fmt.Errorf("invalid --beam %d: use 0 (greedy) or more", dec.Beam)
+	case dec.MaxLen < 0:
+		return fmt.Errorf("invalid --max-len %d: use 0 (automatic) or more", dec.MaxLen)
+	case !(dec.Temperature >= 0) || math.IsInf(dec.Temperature, 0):
+		return fmt.Errorf("invalid --temperature %g: use 0 (most likely token) or a positive number such as 0.8", dec.Temperature)
+	case dec.Temperature > 0 && dec.Beam > 1:
+		return fmt.Errorf("--temperature %g samples and --beam %d searches: choose one", dec.Temperature, dec.Beam)
 	}
-	if *batch < 1 || *show < 0 || dec.Beam < 0 || dec.MaxLen < 0 || !(dec.Temperature >= 0) {
-		return fmt.Errorf("invalid --batch %d, --show %d, --beam %d, --max-len %d or --temperature %g: use positive values", *batch, *show, dec.Beam, dec.MaxLen, dec.Temperature)
+	if *out != "" {
+		if err := checkPredictionsPath(*out, *overwrite, *data, *ckpt); err != nil {
+			return err
+		}
 	}
 	be, _, err := engine.Open(*device, *precision)
 	if err != nil {
@@ -337,46 +414,71 @@ func runTaskPredict(info taskInfo, task string, args []string, stdout, stderr io
 		return err
 	}
 	if m.Cfg.Task != task {
-		return fmt.Errorf("checkpoint %s holds a %s model: use recur %s predict", *ckpt, m.Cfg.Task, m.Cfg.Task)
+		return fmt.Errorf("checkpoint %s contains a %s model: use recur %s predict", *ckpt, m.Cfg.Task, m.Cfg.Task)
 	}
 	vocabs, err := tasks.VocabsFromConfig(m.Cfg)
 	if err != nil {
 		return fmt.Errorf("checkpoint %s: %w", *ckpt, err)
 	}
-	d, err := tasks.Load(m.Cfg, vocabs, tasks.Sources{Path: *data, Images: images})
+	labeled, err := dataset.HasTabs(*data)
+	if err != nil {
+		return err
+	}
+	d, err := tasks.Load(m.Cfg, vocabs, tasks.Sources{Path: *data, Images: images, Unlabeled: !labeled})
 	if err != nil {
 		return err
 	}
 	mt, preds := tasks.Predict(m, d, *batch, dec)
 
-	w := stdout
-	if *out != "" {
-		if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
-			return err
-		}
-		file, err := os.Create(*out)
-		if err != nil {
-			return err
-		}
-		defer file.Close()
-		w = file
-	}
+	var lines strings.Builder
 	for _, p := range preds {
-		fmt.Fprintf(w, "%s\t%s\n", p.Output, p.Example.Text)
+		// Each line has the form of a training line, so predictions can be read back as data.
+		if task == tasks.TaskClassify {
+			fmt.Fprintf(&lines, "%s\t%s\n", p.Output, p.Example.Text)
+		} else {
+			fmt.Fprintf(&lines, "%s\t%s\n", p.Example.Text, p.Output)
+		}
 	}
+	report := stderr
 	if *out == "" {
-		w = io.Discard
-	}
-	report := stdout
-	if *out == "" {
-		report = stderr
+		io.WriteString(stdout, lines.String())
+	} else {
+		if err := lstm.WriteFileSync(*out, []byte(lines.String())); err != nil {
+			return err
+		}
+		report = stdout
+		fmt.Fprintf(report, "wrote %d predictions to %s\n", len(preds), *out)
 	}
 	fmt.Fprintf(report, "%s: %s\n", *data, describeMetrics(task, mt))
-	if mt.Confusion != nil && len(m.Cfg.Outputs) <= 20 {
+	if mt.Count > 0 && mt.Confusion != nil && len(m.Cfg.Outputs) <= 20 {
 		fmt.Fprintln(report, "confusion matrix (rows: expected, columns: predicted):")
 		mt.Confusion.Write(report)
 	}
-	printExamples(report, preds, *show)
+	if mt.Count > 0 {
+		printExamples(report, preds, *show)
+	}
+	return nil
+}
+
+// checkPredictionsPath returns an error unless predictions may be written to path: it must
+// not be the data file or inside the checkpoint, and must not exist unless overwrite is set.
+func checkPredictionsPath(path string, overwrite bool, data, ckpt string) error {
+	abs := func(p string) string {
+		a, err := filepath.Abs(p)
+		if err != nil {
+			return filepath.Clean(p)
+		}
+		return a
+	}
+	if abs(path) == abs(data) {
+		return fmt.Errorf("--out %s is the --data file: write the predictions to another file", path)
+	}
+	if rel, err := filepath.Rel(abs(ckpt), abs(path)); err == nil && !strings.HasPrefix(rel, "..") {
+		return fmt.Errorf("--out %s is inside the checkpoint %s: write the predictions elsewhere", path, ckpt)
+	}
+	if _, err := os.Stat(path); err == nil && !overwrite {
+		return fmt.Errorf("--out %s already exists: choose another file, or pass --overwrite to replace it", path)
+	}
 	return nil
 }
 

@@ -7,21 +7,18 @@ import (
 	"context"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/recur-ml/recur/cuda"
+	"github.com/recur-ml/recur/internal/fakecuda"
 )
 
-// fakeCUDAChildEnv marks the test binary that runs on the fake driver, so that it does not
-// start another one.
-const fakeCUDAChildEnv = "RECUR_FAKECUDA_CHILD"
-
-// fakeCUDAViolation starts each line that the fake driver prints on misuse.
-const fakeCUDAViolation = "fakecuda: violation:"
+const (
+	fakeCUDAChildEnv  = fakecuda.ChildEnv
+	fakeCUDAViolation = fakecuda.Violation
+)
 
 // TestFakeCUDADriver runs TestCUDA in a subprocess whose CUDA driver and cuBLAS are
 // cuda/testdata/fakecuda, a C test double that runs the kernels on the CPU. So a machine
@@ -32,22 +29,13 @@ func TestFakeCUDADriver(t *testing.T) {
 	if os.Getenv(fakeCUDAChildEnv) != "" {
 		t.Skip("skipping: this process already runs on the fake CUDA driver")
 	}
-	libDir := buildFakeCUDA(t)
+	libDir := fakecuda.Build(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0],
 		"-test.run", "^TestCUDA$", "-test.count=1", "-test.v", "-test.timeout=2m")
-	loaderPath := libDir
-	if old := os.Getenv("LD_LIBRARY_PATH"); old != "" {
-		loaderPath += string(os.PathListSeparator) + old
-	}
-	cmd.Env = append(os.Environ(),
-		fakeCUDAChildEnv+"=1",
-		"LD_LIBRARY_PATH="+loaderPath,
-		cuda.CUBLASEnv+"="+filepath.Join(libDir, "libcublas.so"),
-		requireCUDAEnv+"=1",
-	)
+	cmd.Env = append(fakecuda.Env(libDir), requireCUDAEnv+"=1")
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	t.Logf("TestCUDA on the fake driver took %v", time.Since(start).Round(time.Millisecond))
@@ -77,29 +65,6 @@ func TestFakeCUDADriver(t *testing.T) {
 
 // buildFakeCUDA compiles cuda/testdata/fakecuda into a temporary folder as libcuda.so.1,
 // with libcublas.so linked to it, and returns the folder.
-func buildFakeCUDA(t *testing.T) string {
-	t.Helper()
-	gcc, err := exec.LookPath("gcc")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("gcc not found, and CI=true requires the fake CUDA driver test: %v", err)
-		}
-		t.Skipf("skipping: gcc not found, so the fake CUDA driver cannot be built: %v", err)
-	}
-	root := filepath.Join("..", "..")
-	source := filepath.Join(root, "cuda", "testdata", "fakecuda", "fakecuda.c")
-	dir := t.TempDir()
-	driver := filepath.Join(dir, cuda.DriverLibrary)
-	cmd := exec.Command(gcc, "-std=c99", "-Wall", "-Werror", "-O1", "-shared", "-fPIC",
-		"-I", filepath.Join(root, "kernels"), "-o", driver, source, "-lm", "-lpthread")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the fake CUDA driver failed: %v\n%s\n%s", err, cmd, out)
-	}
-	if err := os.Symlink(cuda.DriverLibrary, filepath.Join(dir, "libcublas.so")); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
 
 // violationLines returns the lines of out that report misuse.
 func violationLines(out []byte) string {
