@@ -240,8 +240,8 @@ func drawScene(rng *rand.Rand, c combination) scene {
 // placeObjects returns count top-left corners (row, column) of objects inside a quadrant,
 // in distinct slots of a 2×2 grid whose cells are objectSize+2 pixels apart. Fixed slots
 // keep the shape of an object a nearly linear function of the pixels, which is what a
-// random projection preserves; with objects anywhere in the quadrant, no model could tell
-// the shapes of unseen colour–shape combinations apart from the projected features.
+// random projection preserves. With objects anywhere in the quadrant, the models tried named
+// the shape of an unseen colour–shape combination in 10 to 16% of the scenes.
 func placeObjects(rng *rand.Rand, count int) [][2]int {
 	const far = quadrantSize - objectSize
 	slots := [4][2]int{{0, 0}, {0, far}, {far, 0}, {far, far}}

@@ -158,8 +158,8 @@ type Input struct {
 	Line int // line number in the file, from 1
 }
 
-// HasTabs reports whether the first non-blank line of the file at path contains a tab, which
-// tells a file of examples with expected outputs from a file of inputs alone.
+// HasTabs reports whether the first non-blank line of the file at path contains a tab. A file
+// of examples with expected outputs has one, and a file of inputs alone has none.
 func HasTabs(path string) (bool, error) {
 	in, err := os.Open(path)
 	if err != nil {

@@ -7,8 +7,8 @@ import (
 )
 
 // Stack is a stack of recurrent layers (LSTM, GRU or vanilla RNN) without an input layer or a
-// head, so that every model of recur composes it: the language model, the classifier, the
-// tagger, the encoder and decoder of a sequence-to-sequence model and the caption decoder.
+// head. Every model of recur composes it: the language model, the classifier, the tagger, the
+// encoder and decoder of a sequence-to-sequence model, and the caption decoder.
 // Its parameters and gradients are views into the flat vectors of the model that holds it,
 // in PyTorch's order: weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k} per layer.
 type Stack struct {
@@ -124,8 +124,8 @@ func (s *Stack) NewRun(B, T int) *StackRun {
 }
 
 // PrepareBackward allocates the backward buffers of r. With initGrad, Backward also writes
-// the gradient at the initial state (InitGrad); a stack whose initial state comes from
-// another model, such as a decoder started from an encoder, needs it.
+// the gradient at the initial state (InitGrad). A stack whose initial state comes from
+// another model needs it, for example a decoder started from an encoder's final state.
 func (s *Stack) PrepareBackward(r *StackRun, initGrad bool) {
 	be, H, G := s.be, s.Hidden, s.gates()
 	TB := r.T * r.B
@@ -190,7 +190,8 @@ func (r *StackRun) InitGrad(l int) (dh, dc engine.Tensor) {
 }
 
 // Layer0GateGrad returns the gradient at layer 0's input pre-activations, [T·B×G·H], which
-// Backward leaves behind; a caller that added a gate bias reads its gradient from it.
+// Backward leaves behind. A caller that added a gate bias sums it over the steps to get the
+// bias's gradient.
 func (r *StackRun) Layer0GateGrad() engine.Tensor { return r.dgates }
 
 // StackInput is the input of one forward pass of a stack.

@@ -41,7 +41,7 @@ run() {
 		grep validation "$out/$name.train.log" || true
 		echo
 		echo "recur $task predict $*"
-		"$recur" "$task" predict --checkpoint "$out/ck-$name" --device "$device" --out "$out/$name.predictions.tsv" "$@"
+		"$recur" "$task" predict --checkpoint "$out/ck-$name" --device "$device" --out "$out/$name.predictions.tsv" --overwrite "$@"
 	} > "$out/$name.txt" 2>&1
 	grep -E "accuracy|exact match" "$out/$name.txt" | head -n 3
 }
@@ -63,12 +63,12 @@ run shapes classify --data $d/scenes/train.shapes.tsv --images $d/scenes/train.p
 	--val $d/scenes/val.shapes.tsv --val-images $d/scenes/val.pixels.safetensors --steps 1500 --eval-every 500 \
 	-- --data $d/scenes/test.shapes.tsv --images $d/scenes/test.pixels.safetensors
 "$recur" classify predict --checkpoint "$out/ck-shapes" --device "$device" --data $d/scenes/test-unseen.shapes.tsv \
-	--images $d/scenes/test.pixels.safetensors --out /dev/null > "$out/shapes-unseen.txt" 2>&1
+	--images $d/scenes/test.pixels.safetensors --out "$out/shapes-unseen.predictions.tsv" --overwrite > "$out/shapes-unseen.txt" 2>&1
 grep accuracy "$out/shapes-unseen.txt" | head -n 1
 run caption caption --data $d/scenes/train.captions.tsv --images $d/scenes/train.features.safetensors \
 	--val $d/scenes/val.captions.tsv --val-images $d/scenes/val.features.safetensors \
-	--hidden ${CAPTION_HIDDEN:-256} --init-state --word-dropout 0.5 --steps ${CAPTION_STEPS:-8000} --eval-every 4000 \
+	--hidden ${CAPTION_HIDDEN:-256} --word-dropout 0.8 --steps ${CAPTION_STEPS:-16000} --eval-every 4000 \
 	-- --data $d/scenes/test.captions.tsv --images $d/scenes/test.features.npy --show 8
 "$recur" caption predict --checkpoint "$out/ck-caption" --device "$device" --data $d/scenes/test-unseen.captions.tsv \
-	--images $d/scenes/test.features.npy --out /dev/null --show 8 > "$out/caption-unseen.txt" 2>&1
+	--images $d/scenes/test.features.npy --out "$out/caption-unseen.predictions.tsv" --overwrite --show 8 > "$out/caption-unseen.txt" 2>&1
 grep "exact match" "$out/caption-unseen.txt" | head -n 1

@@ -15,7 +15,7 @@ import (
 // DecodeOptions control how a decoder produces its output.
 type DecodeOptions struct {
 	Beam        int     // beam width; 0 or 1 decodes greedily
-	MaxLen      int     // most tokens before End; 0 picks 2 + twice the longest target seen
+	MaxLen      int     // maximum tokens before End; 0 picks 2 + twice the maximum training target
 	Temperature float64 // > 0 samples each token at this temperature instead (no beam)
 	Seed        uint64  // for sampling
 }

@@ -48,8 +48,8 @@ type Config struct {
 	Hidden int    `json:"hidden"`
 	Embed  int    `json:"embed"`
 
-	// Tokens is how input text splits (chars or words); OutputTokens how seq2seq targets
-	// and captions split.
+	// Tokens is the unit that input text splits into (chars or words), and OutputTokens
+	// the unit of seq2seq targets and captions.
 	Tokens       string `json:"tokens,omitempty"`
 	OutputTokens string `json:"output_tokens,omitempty"`
 	// Vocab lists the input tokens (the classifier's text, the tagger's tokens, the seq2seq
@@ -63,7 +63,7 @@ type Config struct {
 	Rows       int    `json:"rows,omitempty"`        // classifier of images: rows per image
 	Features   int    `json:"features,omitempty"`    // caption: width of the image feature vector
 	InitState  bool   `json:"init_state,omitempty"`  // caption: the image also sets the initial h
-	MaxTarget  int    `json:"max_target,omitempty"`  // decoders: the longest training target, in tokens
+	MaxTarget  int    `json:"max_target,omitempty"`  // decoders: the maximum training target length, in tokens
 }
 
 // images reports whether a classifier reads pixel rows instead of text.
@@ -335,7 +335,7 @@ func (m *Model) expand(w *Workspace, dst engine.Tensor, mask []float32, scale []
 	m.upload(dst, h)
 }
 
-// Forward runs the model on a batch and queues the loss; with train it also writes the
+// Forward runs the model on a batch and queues the loss. With train, it also writes the
 // gradient of the mean loss at the logits, for Backward. It returns the number of scored
 // labels or targets. drop is the dropout between stacked layers (P = 0 in evaluation).
 func (m *Model) Forward(w *Workspace, b *Batch, train bool, drop lstm.Dropout) int {

@@ -1,8 +1,8 @@
 // Package tasks holds recur's sequence models beyond the language model, all built from the
-// same recurrent Stack on any engine.Backend: many-to-one classification (of text, or of
-// images read one pixel row per step), aligned many-to-many tagging, sequence-to-sequence
+// same recurrent Stack on any engine.Backend. They are many-to-one classification (of text, or
+// of images read one pixel row per step), aligned many-to-many tagging, sequence-to-sequence
 // with an encoder and a decoder, and image captioning with a decoder conditioned on an image
-// feature vector. It also holds their training loop, prediction and checkpoints.
+// feature vector. The package also holds their training loop, prediction and checkpoints.
 package tasks
 
 import (

@@ -26,6 +26,9 @@ type TrainOptions struct {
 	// <unk> in training, so that a decoder reads the image or the source instead of leaning
 	// on the tokens it has emitted.
 	WordDropout float64 `json:"word_dropout"`
+	// WeightDecay shrinks every parameter by lr·WeightDecay of itself before each update, as
+	// AdamW decouples it from the gradient.
+	WeightDecay float64 `json:"weight_decay,omitempty"`
 }
 
 // Validate returns an error naming the first invalid option.
@@ -39,8 +42,10 @@ func (o TrainOptions) Validate() error {
 		return fmt.Errorf("invalid clipping threshold %g (--clip): use 0 (off) or a positive number such as 5", o.Clip)
 	case !(o.Dropout >= 0 && o.Dropout < 1):
 		return fmt.Errorf("invalid dropout %g (--dropout): use a probability in [0, 1)", o.Dropout)
-	case !(o.WordDropout >= 0 && o.WordDropout < 1):
-		return fmt.Errorf("invalid word dropout %g (--word-dropout): use a probability in [0, 1)", o.WordDropout)
+	case !(o.WeightDecay >= 0 && o.WeightDecay*o.LR < 1):
+		return fmt.Errorf("invalid weight decay %g (--weight-decay): use 0 (off) or a small positive number such as 0.01", o.WeightDecay)
+	case !(o.WordDropout >= 0 && o.WordDropout <= 1):
+		return fmt.Errorf("invalid word dropout %g (--word-dropout): use a probability in [0, 1]", o.WordDropout)
 	case o.EvalEvery < 0:
 		return fmt.Errorf("invalid evaluation interval %d (--eval-every): use 0 (at the end only) or more", o.EvalEvery)
 	}
@@ -133,6 +138,9 @@ func (tr *Trainer) Step() Progress {
 		tr.Skipped++
 		tr.Opt.Step++ // the step is consumed, so a run's length does not depend on skips
 		return p
+	}
+	if tr.O.WeightDecay > 0 {
+		m.be.Axpy(float32(-tr.O.LR*tr.O.WeightDecay), m.Params, m.Params)
 	}
 	tr.Opt.Update(m.Params, m.Grads)
 	return p

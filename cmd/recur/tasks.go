@@ -24,7 +24,7 @@ import (
 type taskInfo struct {
 	name     string // command name
 	lines    string // the line format of its data files
-	images   string // what --images holds, or "" when the task reads none
+	images   string // the content of --images, or "" when the task reads none
 	tokens   string // default --tokens
 	outTok   string // default --output-tokens, or "" when there is no decoder
 	decoder  bool
@@ -103,6 +103,7 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 	fs.IntVar(&f.opt.Steps, "steps", 2000, "optimizer updates")
 	fs.Float64Var(&f.opt.LR, "lr", 0.003, "learning rate")
 	fs.StringVar(&f.opt.Optim, "optim", lstm.OptimAdam, "optimizer: adam, sgd or rmsprop")
+	fs.Float64Var(&f.opt.WeightDecay, "weight-decay", 0, "decoupled weight decay (AdamW style); 0 turns it off")
 	fs.Float64Var(&f.opt.Clip, "clip", 5, "clip the global gradient norm at this value (0: off)")
 	seed := fs.Uint64("seed", 1, "seed of the initial weights, the example order and dropout")
 	fs.IntVar(&f.opt.EvalEvery, "eval-every", 500, "steps between validation runs (0: only at the end)")
