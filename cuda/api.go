@@ -66,6 +66,7 @@ var (
 		Destroy() error
 		SetStream(s *Stream) error
 		SetMathMode(mode MathMode) error
+		SetAtomicsMode(allowed bool) error
 		Version() (int, error)
 		Sgemm(transA, transB Op, m, n, k int, alpha float32, a DevicePtr, lda int,
 			bMat DevicePtr, ldb int, beta float32, c DevicePtr, ldc int) error

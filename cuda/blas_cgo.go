@@ -63,6 +63,19 @@ func (b *BLAS) SetMathMode(mode MathMode) error {
 	return status(C.rc_blas_set_math_mode(b.ctx.ctx(), b.blas(), C.int(mode)))
 }
 
+// SetAtomicsMode allows or forbids the cuBLAS routines that have an implementation with
+// atomic additions, whose results can vary from run to run, to use it.
+func (b *BLAS) SetAtomicsMode(allowed bool) error {
+	if err := b.check(); err != nil {
+		return err
+	}
+	mode := C.int(0) // CUBLAS_ATOMICS_NOT_ALLOWED
+	if allowed {
+		mode = 1 // CUBLAS_ATOMICS_ALLOWED
+	}
+	return status(C.rc_blas_set_atomics_mode(b.ctx.ctx(), b.blas(), mode))
+}
+
 // Version returns cuBLAS's version as cublasGetVersion does: 10000·major + 100·minor + patch
 // for cuBLAS 11 and later.
 func (b *BLAS) Version() (int, error) {

@@ -65,6 +65,9 @@ func Download[E Element](s *Stream, dst []E, src DevicePtr) error        { retur
 func (b *BLAS) Destroy() error                  { return errNoCgo }
 func (b *BLAS) SetStream(s *Stream) error       { return errNoCgo }
 func (b *BLAS) SetMathMode(mode MathMode) error { return errNoCgo }
+
+// SetAtomicsMode returns an error: cuBLAS needs cgo.
+func (b *BLAS) SetAtomicsMode(allowed bool) error { return errNoCgo }
 func (b *BLAS) Version() (int, error)           { return 0, errNoCgo }
 
 func (b *BLAS) Sgemm(transA, transB Op, m, n, k int, alpha float32, a DevicePtr, lda int,

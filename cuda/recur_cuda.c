@@ -67,6 +67,7 @@
 	X(cublasDestroy_v2, (cublasHandle_t))                                                  \
 	X(cublasSetStream_v2, (cublasHandle_t, CUstream))                                      \
 	X(cublasSetMathMode, (cublasHandle_t, int))                                            \
+	X(cublasSetAtomicsMode, (cublasHandle_t, int))                                         \
 	X(cublasGetVersion_v2, (cublasHandle_t, int *))                                        \
 	X(cublasGetProperty, (int, int *))                                                     \
 	X(cublasSgemm_v2, (cublasHandle_t, int, int, int, int, int, const float *,             \
@@ -495,6 +496,12 @@ rc_status rc_blas_set_stream(CUcontext ctx, cublasHandle_t handle, CUstream stre
 rc_status rc_blas_set_math_mode(CUcontext ctx, cublasHandle_t handle, int mode) {
 	RC_CURRENT(ctx);
 	RC_BLAS(cublasSetMathMode, (handle, mode));
+	return rc_ok;
+}
+
+rc_status rc_blas_set_atomics_mode(CUcontext ctx, cublasHandle_t handle, int mode) {
+	RC_CURRENT(ctx);
+	RC_BLAS(cublasSetAtomicsMode, (handle, mode));
 	return rc_ok;
 }
 

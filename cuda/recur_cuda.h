@@ -107,6 +107,7 @@ rc_status rc_blas_create(CUcontext ctx, cublasHandle_t *handle);
 rc_status rc_blas_destroy(CUcontext ctx, cublasHandle_t handle);
 rc_status rc_blas_set_stream(CUcontext ctx, cublasHandle_t handle, CUstream stream);
 rc_status rc_blas_set_math_mode(CUcontext ctx, cublasHandle_t handle, int mode);
+rc_status rc_blas_set_atomics_mode(CUcontext ctx, cublasHandle_t handle, int mode);
 rc_status rc_blas_version(CUcontext ctx, cublasHandle_t handle, int *version);
 rc_status rc_sgemm(CUcontext ctx, cublasHandle_t handle, int transa, int transb, int m, int n,
 	int k, float alpha, CUdeviceptr a, int lda, CUdeviceptr b, int ldb, float beta,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU check: runs recur's CUDA conformance suite at fp32, tf32 and bf16, a short
-# tinyshakespeare training run on the GPU beside the same run on the CPU, and the bench beside
+# tinyshakespeare training run on the GPU beside the same run on the CPU, a determinism and
+# resume check on the GPU, and the bench beside
 # PyTorch's nn.LSTM, with fixed step counts, and writes a report into the folder named by the
 # first argument. make gpu-check copies this script, the test binaries, the tools and the data
 # into bin/, which is all a machine with an NVIDIA GPU and no Go toolchain needs.
@@ -64,6 +65,18 @@ run "train-cpu" 240 "$here/recur" "${train[@]}" --device cpu --out "$out/ck-cpu"
 run "compare-curves" 10 python3 "$here/compare_curves.py" --max-diff 0.05 "$out/train-cpu.jsonl" "$out/train-cuda.jsonl"
 cat "$out/compare-curves.log" >>"$report"
 rm -rf "$out/ck-cuda" "$out/ck-cpu"
+
+section "Determinism on CUDA: two runs, and a run resumed halfway, give the same weights"
+# Dropout is on, so the masks must match too. cmp compares the weights byte for byte.
+det=(train --data "$here/tinyshakespeare.txt" --layers 2 --hidden 128 --embed 32 --seq 32
+	--batch 16 --dropout 0.2 --eval-every 1000 --log-every 20 --seed 3 --device cuda)
+run "det-run-a" 60 "$here/recur" "${det[@]}" --steps 60 --out "$out/det-a"
+run "det-run-b" 60 "$here/recur" "${det[@]}" --steps 60 --out "$out/det-b"
+run "det-half" 60 "$here/recur" "${det[@]}" --steps 30 --out "$out/det-c"
+run "det-resume" 60 "$here/recur" train --resume "$out/det-c" --steps 60 --device cuda
+run "det-same-runs" 10 cmp "$out/det-a/model.safetensors" "$out/det-b/model.safetensors"
+run "det-same-resumed" 10 cmp "$out/det-a/model.safetensors" "$out/det-c/model.safetensors"
+rm -rf "$out/det-a" "$out/det-b" "$out/det-c"
 
 section "Bench beside PyTorch"
 # bench runs recur and PyTorch's nn.LSTM one after the other on each standard shape, in this

@@ -806,6 +806,12 @@ int cublasSetStream_v2(void *h, void *s) {
 	((blas_handle *)h)->stream = s;
 	return BLAS_OK;
 }
+int cublasSetAtomicsMode(void *h, int mode) {
+	if (need_ctx("cublasSetAtomicsMode")) return BLAS_NOT_INITIALIZED;
+	// CUBLAS_ATOMICS_NOT_ALLOWED and CUBLAS_ATOMICS_ALLOWED. The fake never uses atomics.
+	if (mode != 0 && mode != 1) return BLAS_INVALID_VALUE;
+	return BLAS_OK;
+}
 int cublasSetMathMode(void *h, int mode) {
 	if (need_ctx("cublasSetMathMode")) return BLAS_NOT_INITIALIZED;
 	// CUBLAS_DEFAULT_MATH, TENSOR_OP, PEDANTIC, TF32_TENSOR_OP and DISALLOW_REDUCED_PRECISION.
