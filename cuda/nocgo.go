@@ -68,7 +68,7 @@ func (b *BLAS) SetMathMode(mode MathMode) error { return errNoCgo }
 
 // SetAtomicsMode returns an error: cuBLAS needs cgo.
 func (b *BLAS) SetAtomicsMode(allowed bool) error { return errNoCgo }
-func (b *BLAS) Version() (int, error)           { return 0, errNoCgo }
+func (b *BLAS) Version() (int, error)             { return 0, errNoCgo }
 
 func (b *BLAS) Sgemm(transA, transB Op, m, n, k int, alpha float32, a DevicePtr, lda int,
 	bMat DevicePtr, ldb int, beta float32, c DevicePtr, ldc int) error {
