@@ -1,0 +1,149 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// smallTask are the flags of a task model small enough to train in a fraction of a second.
+var smallTask = []string{"--hidden", "16", "--embed", "8", "--batch", "8", "--lr", "0.02", "--log-every", "1000", "--device", "cpu"}
+
+// sentimentLines returns labelled lines whose label is decided by their last word.
+func sentimentLines() string {
+	var b strings.Builder
+	words := []string{"great", "fine", "bad", "awful"}
+	for i := range 40 {
+		w := words[i%4]
+		label := "pos"
+		if i%4 >= 2 {
+			label = "neg"
+		}
+		b.WriteString(label + "\tfilm " + strings.Repeat("x", i%5) + " " + w + "\n")
+	}
+	return b.String()
+}
+
+// trainClassifier trains a small classifier on sentiment lines and returns the data and
+// checkpoint paths.
+func trainClassifier(t *testing.T, dir string) (data, ckpt string) {
+	t.Helper()
+	data = writeText(t, dir, "train.tsv", sentimentLines())
+	ckpt = filepath.Join(dir, "ck")
+	args := append([]string{"classify", "train", "--data", data, "--val", data, "--steps", "60", "--eval-every", "30", "--out", ckpt}, smallTask...)
+	if code, out, errOut := recur(t, args...); code != 0 {
+		t.Fatalf("classify train exited with %d:\n%s\n%s", code, out, errOut)
+	}
+	return data, ckpt
+}
+
+func TestClassifyPredictUnlabeledInputs(t *testing.T) {
+	dir := t.TempDir()
+	_, ckpt := trainClassifier(t, dir)
+	inputs := writeText(t, dir, "inputs.txt", "film x great\n\nfilm awful\n")
+	code, out, errOut := recur(t, "classify", "predict", "--checkpoint", ckpt, "--data", inputs, "--device", "cpu")
+	if code != 0 {
+		t.Fatalf("classify predict exited with %d:\n%s", code, errOut)
+	}
+	want := "pos\tfilm x great\nneg\tfilm awful\n"
+	if out != want {
+		t.Errorf("predictions = %q, want %q", out, want)
+	}
+	if !strings.Contains(errOut, "no expected outputs to score") {
+		t.Errorf("stderr = %q, want a note that nothing was scored", errOut)
+	}
+}
+
+func TestClassifyPredictScoresLabels(t *testing.T) {
+	dir := t.TempDir()
+	data, ckpt := trainClassifier(t, dir)
+	code, _, errOut := recur(t, "classify", "predict", "--checkpoint", ckpt, "--data", data, "--device", "cpu")
+	if code != 0 {
+		t.Fatalf("classify predict exited with %d:\n%s", code, errOut)
+	}
+	if !strings.Contains(errOut, "accuracy 100.00% of 40") {
+		t.Errorf("stderr = %q, want accuracy 100.00%% of 40", errOut)
+	}
+	if !strings.Contains(errOut, "confusion matrix") {
+		t.Errorf("stderr = %q, want a confusion matrix", errOut)
+	}
+}
+
+func TestPredictOutProtectsFiles(t *testing.T) {
+	dir := t.TempDir()
+	data, ckpt := trainClassifier(t, dir)
+	existing := writeText(t, dir, "mine.tsv", "precious\n")
+	cases := []struct {
+		name, out, want string
+	}{
+		{"data file", data, "is the --data file"},
+		{"checkpoint file", filepath.Join(ckpt, "config.json"), "is inside the checkpoint"},
+		{"existing file", existing, "already exists"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, _, errOut := recur(t, "classify", "predict", "--checkpoint", ckpt, "--data", data, "--out", c.out, "--device", "cpu")
+			if code != 1 || !strings.Contains(errOut, c.want) {
+				t.Errorf("exit %d, stderr %q; want exit 1 and %q", code, errOut, c.want)
+			}
+		})
+	}
+	if got, _ := os.ReadFile(existing); string(got) != "precious\n" {
+		t.Errorf("%s was changed to %q", existing, got)
+	}
+	code, _, errOut := recur(t, "classify", "predict", "--checkpoint", ckpt, "--data", data, "--out", existing, "--overwrite", "--device", "cpu")
+	if code != 0 {
+		t.Fatalf("predict --overwrite exited with %d:\n%s", code, errOut)
+	}
+	got, _ := os.ReadFile(existing)
+	if lines := strings.Count(string(got), "\n"); lines != 40 {
+		t.Errorf("--out file has %d lines, want 40", lines)
+	}
+}
+
+func TestTaskTrainRefusesNonEmptyOut(t *testing.T) {
+	dir := t.TempDir()
+	data, ckpt := trainClassifier(t, dir)
+	args := append([]string{"classify", "train", "--data", data, "--steps", "5", "--out", ckpt}, smallTask...)
+	code, _, errOut := recur(t, args...)
+	if code != 1 || !strings.Contains(errOut, "already exists and is not empty") {
+		t.Errorf("exit %d, stderr %q; want exit 1 and a non-empty --out error", code, errOut)
+	}
+	if strings.Contains(errOut, "--resume") {
+		t.Errorf("stderr %q advises --resume, which task commands lack", errOut)
+	}
+}
+
+func TestTaskTrainStopsWhenDiverged(t *testing.T) {
+	dir := t.TempDir()
+	data := writeText(t, dir, "train.tsv", sentimentLines())
+	ckpt := filepath.Join(dir, "ck")
+	args := append([]string{"classify", "train", "--data", data, "--steps", "40", "--out", ckpt}, smallTask...)
+	args = append(args, "--lr", "1e38", "--optim", "sgd", "--clip", "0")
+	code, _, errOut := recur(t, args...)
+	if code != 1 || !strings.Contains(errOut, "training diverged") || !strings.Contains(errOut, "lower --lr") {
+		t.Errorf("exit %d, stderr %q; want exit 1 and a divergence error that advises a lower --lr", code, errOut)
+	}
+}
+
+func TestLanguageModelCommandOnTaskCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	_, ckpt := trainClassifier(t, dir)
+	code, _, errOut := recur(t, "sample", "--checkpoint", ckpt, "--length", "5", "--device", "cpu")
+	if code != 1 || !strings.Contains(errOut, "use recur classify predict") {
+		t.Errorf("exit %d, stderr %q; want exit 1 and a pointer to recur classify predict", code, errOut)
+	}
+}
+
+func TestGenerateRefusesNonEmptyDirectory(t *testing.T) {
+	dir := t.TempDir()
+	mine := writeText(t, dir, "train.tsv", "my own data\n")
+	code, _, errOut := recur(t, "generate", "classify", "--out", dir, "--train", "5", "--val", "2", "--test", "2")
+	if code != 1 || !strings.Contains(errOut, "already contains files") {
+		t.Errorf("exit %d, stderr %q; want exit 1 and an error about existing files", code, errOut)
+	}
+	if got, _ := os.ReadFile(mine); string(got) != "my own data\n" {
+		t.Errorf("%s was changed to %q", mine, got)
+	}
+}
