@@ -145,6 +145,16 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 		}
 	}
 
+	// The training file is read twice (for the vocabularies, then the examples), so a pipe
+	// such as <(zcat data.gz) is copied to a temporary file first.
+	for _, p := range []*string{&f.data, &f.val} {
+		path, cleanup, err := regularFile(*p)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		*p = path
+	}
 	src := tasks.Sources{Path: f.data, Images: f.images}
 	vocabs, err := tasks.BuildVocabs(&f.cfg, src)
 	if err != nil {
@@ -421,11 +431,16 @@ func runTaskPredict(info taskInfo, task string, args []string, stdout, stderr io
 	if err != nil {
 		return fmt.Errorf("checkpoint %s: %w", *ckpt, err)
 	}
-	labeled, err := dataset.HasTabs(*data)
+	dataPath, cleanup, err := regularFile(*data)
 	if err != nil {
 		return err
 	}
-	d, err := tasks.Load(m.Cfg, vocabs, tasks.Sources{Path: *data, Images: images, Unlabeled: !labeled})
+	defer cleanup()
+	labeled, err := dataset.HasTabs(dataPath)
+	if err != nil {
+		return err
+	}
+	d, err := tasks.Load(m.Cfg, vocabs, tasks.Sources{Path: dataPath, Images: images, Unlabeled: !labeled})
 	if err != nil {
 		return err
 	}
@@ -459,6 +474,37 @@ func runTaskPredict(info taskInfo, task string, args []string, stdout, stderr io
 		printExamples(report, preds, *show)
 	}
 	return nil
+}
+
+// regularFile returns path itself when it is a regular file (or ""), and otherwise the path of
+// a temporary copy of what it yields, for pipes and process substitutions, which can be read
+// only once. cleanup removes the copy.
+func regularFile(path string) (string, func(), error) {
+	none := func() {}
+	st, err := os.Stat(path)
+	if path == "" || err != nil || st.Mode().IsRegular() {
+		return path, none, nil // a missing file gets its error from the reader
+	}
+	in, err := os.Open(path)
+	if err != nil {
+		return "", none, err
+	}
+	defer in.Close()
+	tmp, err := os.CreateTemp("", "recur-data-*")
+	if err != nil {
+		return "", none, err
+	}
+	cleanup := func() { os.Remove(tmp.Name()) }
+	if _, err := io.Copy(tmp, in); err != nil {
+		tmp.Close()
+		cleanup()
+		return "", none, fmt.Errorf("read %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		cleanup()
+		return "", none, err
+	}
+	return tmp.Name(), cleanup, nil
 }
 
 // checkPredictionsPath returns an error unless predictions may be written to path: it must

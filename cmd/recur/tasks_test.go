@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -145,5 +146,29 @@ func TestGenerateRefusesNonEmptyDirectory(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(mine); string(got) != "my own data\n" {
 		t.Errorf("%s was changed to %q", mine, got)
+	}
+}
+
+func TestClassifyTrainReadsPipe(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "train.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("skipping: cannot make a named pipe: %v", err)
+	}
+	go func() {
+		f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+		if err != nil {
+			return
+		}
+		f.WriteString(sentimentLines())
+		f.Close()
+	}()
+	args := append([]string{"classify", "train", "--data", fifo, "--steps", "3", "--out", filepath.Join(dir, "ck")}, smallTask...)
+	code, out, errOut := recur(t, args...)
+	if code != 0 {
+		t.Fatalf("classify train on a pipe exited with %d:\n%s\n%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "(40 examples;") {
+		t.Errorf("stdout %q does not report the 40 examples of the pipe", out)
 	}
 }
