@@ -1,4 +1,5 @@
-// Command recur trains, samples and evaluates character-level recurrent language models.
+// Command recur trains, samples and evaluates character-level recurrent language models, and
+// trains classifiers, taggers, sequence-to-sequence models and image captioners.
 //
 //	recur train  --data PATH [flags]        train an LSTM or RNN, writing checkpoints
 //	recur sample --checkpoint DIR [flags]   generate text from a checkpoint
@@ -6,6 +7,8 @@
 //	recur plot   --metrics FILE --out PNG   plot a loss curve from a metrics file
 //	recur device [--device D]               print the backend a --device value picks
 //	recur viz --checkpoint DIR --text FILE --out HTML   colour a text by units' activations
+//	recur classify|tag|seq2seq|caption train|predict    the other sequence tasks
+//	recur generate classify|tag|dates|scenes --out DIR  write a data set for them
 //
 // Run "recur COMMAND -h" for the flags of a command.
 package main
@@ -20,7 +23,8 @@ import (
 	"github.com/recur-ml/recur/tasks"
 )
 
-const usage = `recur trains character-level recurrent language models.
+const usage = `recur trains recurrent networks: character-level language models, and classifiers,
+taggers, sequence-to-sequence models and image captioners.
 
 Usage:
   recur train  --data PATH [flags]                      train an LSTM or RNN
