@@ -64,7 +64,8 @@ func classifyLine(rng *rand.Rand) string {
 func distractors(rng *rand.Rand, n int) string {
 	buf := make([]byte, n)
 	for i := range buf {
-		// A word ends after each letter with probability 1/6, so words average 5 letters.
+		// A word ends after each letter with probability 1/6, so words average 6 letters,
+		// fewer where the end of the text cuts the last word.
 		if i == 0 || (buf[i-1] != ' ' && i < n-1 && rng.IntN(6) == 0) {
 			buf[i] = ' '
 		} else {

@@ -53,25 +53,25 @@ func Tasks() []Task {
 	return []Task{
 		{
 			Name:     "classify",
-			Summary:  "label<TAB>text, where a key character among the first 3 decides the label",
+			Summary:  "label<TAB>text, where a key character in the first 3 decides the label",
 			Defaults: classifyDefaults,
 			Generate: Classify,
 		},
 		{
 			Name:     "tag",
-			Summary:  "tokens<TAB>tags, where each tag is the bracket nesting depth after its token",
+			Summary:  "tokens<TAB>tags, each tag the bracket nesting depth after its token",
 			Defaults: tagDefaults,
 			Generate: Tag,
 		},
 		{
 			Name:     "dates",
-			Summary:  "source<TAB>target, a date in one of 12 formats and the same date as YYYY-MM-DD",
+			Summary:  "source<TAB>target, a date in one of 12 formats and as YYYY-MM-DD",
 			Defaults: datesDefaults,
 			Generate: Dates,
 		},
 		{
 			Name:     "scenes",
-			Summary:  "24×24 images of 1–3 coloured shapes, with captions, shape labels and features",
+			Summary:  "24×24 images of 1–3 coloured shapes: captions, shape labels, features",
 			Defaults: scenesDefaults,
 			Generate: Scenes,
 		},
@@ -102,8 +102,8 @@ func Lookup(name string) (Task, error) {
 // counts.
 var splitNames = [3]string{"train", "val", "test"}
 
-// resolve returns opt with every zero count replaced by the one in defaults, as the split
-// sizes in splitNames order.
+// resolve returns the split sizes of opt in splitNames order, with every zero count
+// replaced by the one in defaults. A negative count is an error.
 func (opt Options) resolve(task string, defaults Options) ([3]int, error) {
 	counts := [3]int{opt.Train, opt.Val, opt.Test}
 	fallback := [3]int{defaults.Train, defaults.Val, defaults.Test}

@@ -81,7 +81,8 @@ func Dates(dir string, opt Options) ([]OutputFile, error) {
 
 	var days []time.Time
 	end := time.Date(lastDateYear+1, 1, 1, 0, 0, 0, 0, time.UTC)
-	for d := time.Date(firstDateYear, 1, 1, 0, 0, 0, 0, time.UTC); d.Before(end); d = d.AddDate(0, 0, 1) {
+	first := time.Date(firstDateYear, 1, 1, 0, 0, 0, 0, time.UTC)
+	for d := first; d.Before(end); d = d.AddDate(0, 0, 1) {
 		days = append(days, d)
 	}
 	rng.Shuffle(len(days), func(i, j int) { days[i], days[j] = days[j], days[i] })

@@ -37,14 +37,15 @@ type Caption struct {
 }
 
 // ReadLabeled reads the example file at path, whose lines have the form label<TAB>text.
+// Spaces around the label are dropped, and the text is kept as it is.
 func ReadLabeled(path string) ([]Labeled, error) {
 	return readExamples(path, "label", "text", func(label, text string) (Labeled, error) {
 		return Labeled{Label: strings.Trim(label, " "), Text: text}, nil
 	})
 }
 
-// ReadTagged reads the example file at path, whose lines have the form tokens<TAB>tags, where both fields are lists separated
-// by runs of spaces and have equally many items.
+// ReadTagged reads the example file at path, whose lines have the form tokens<TAB>tags,
+// where both fields are lists separated by runs of spaces and have equally many items.
 func ReadTagged(path string) ([]Tagged, error) {
 	return readExamples(path, "tokens", "tags", func(tokenField, tagField string) (Tagged, error) {
 		tokens := strings.FieldsFunc(tokenField, isSpace)
@@ -65,19 +66,20 @@ func ReadPairs(path string) ([]Pair, error) {
 }
 
 // ReadCaptions reads the example file at path, whose lines have the form
-// image_index<TAB>caption, where image_index is a
-// non-negative decimal integer, optionally surrounded by spaces. ReadCaptions does not know
-// how many images there are, so the caller checks the indices against its feature matrix.
+// image_index<TAB>caption, where image_index is a non-negative decimal integer, optionally
+// surrounded by spaces. ReadCaptions does not know how many images there are, so the caller
+// checks the indices against its feature matrix.
 func ReadCaptions(path string) ([]Caption, error) {
-	return readExamples(path, "image_index", "caption", func(index, caption string) (Caption, error) {
+	parse := func(index, caption string) (Caption, error) {
 		image, err := strconv.Atoi(strings.Trim(index, " "))
 		if err != nil || image < 0 {
-			return Caption{}, fmt.Errorf("image index %q is not a non-negative integer; "+
-				"the first field must be the row of the image in the feature matrix, such as 0 or 17",
+			return Caption{}, fmt.Errorf("image index %q is not a non-negative integer: the "+
+				"first field must be the row of the image in the feature matrix, such as 0 or 17",
 				index)
 		}
 		return Caption{Image: image, Text: caption}, nil
-	})
+	}
+	return readExamples(path, "image_index", "caption", parse)
 }
 
 func isSpace(r rune) bool { return r == ' ' }
@@ -85,7 +87,9 @@ func isSpace(r rune) bool { return r == ' ' }
 // readExamples reads the two-field lines of path and turns each into an example with parse.
 // first and second name the fields in messages. An error from parse is prefixed with the
 // file and line.
-func readExamples[E any](path, first, second string, parse func(a, b string) (E, error)) ([]E, error) {
+func readExamples[E any](
+	path, first, second string, parse func(a, b string) (E, error),
+) ([]E, error) {
 	in, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("dataset: %w", err)
@@ -115,7 +119,8 @@ func readExamples[E any](path, first, second string, parse func(a, b string) (E,
 		}
 		if bad := invalidUTF8Offset(line); bad >= 0 {
 			return nil, fmt.Errorf("dataset: %s:%d: invalid UTF-8 at byte offset %d of the line "+
-				"(byte %d of the file); convert the file to UTF-8", path, number, bad, lineOffset+int64(bad))
+				"(byte %d of the file); convert the file to UTF-8",
+				path, number, bad, lineOffset+int64(bad))
 		}
 		if strings.Trim(line, " \t") != "" {
 			example, err := parseLine(line, first, second, parse)
@@ -201,10 +206,13 @@ func ReadInputs(path string) ([]Input, error) {
 			line = strings.TrimPrefix(line, "\uFEFF")
 		}
 		if bad := invalidUTF8Offset(line); bad >= 0 {
-			return nil, fmt.Errorf("dataset: %s:%d: invalid UTF-8 at byte offset %d of the line; convert the file to UTF-8", path, number, bad)
+			return nil, fmt.Errorf("dataset: %s:%d: invalid UTF-8 at byte offset %d of the line; "+
+				"convert the file to UTF-8", path, number, bad)
 		}
 		if strings.Contains(line, "\t") {
-			return nil, fmt.Errorf("dataset: %s:%d: the line contains a tab, but the first line has none, so the file was read as inputs without expected outputs; give every line the same form", path, number)
+			return nil, fmt.Errorf("dataset: %s:%d: the line contains a tab, but the first "+
+				"non-blank line has none, so the file was read as inputs without expected "+
+				"outputs. Give every line the same form", path, number)
 		}
 		if strings.Trim(line, " ") != "" {
 			inputs = append(inputs, Input{Text: line, Line: number})

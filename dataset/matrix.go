@@ -30,8 +30,8 @@ const maxMatrixDims = 3
 // cannot cause a huge allocation.
 func ReadMatrix(path string, name ...string) (data []float32, shape []int, err error) {
 	if len(name) > 1 {
-		return nil, nil, fmt.Errorf("dataset: ReadMatrix(%s) got %d tensor names %q; pass at most one",
-			path, len(name), name)
+		return nil, nil, fmt.Errorf("dataset: ReadMatrix(%s) got %d tensor names %q; "+
+			"pass at most one", path, len(name), name)
 	}
 	format, err := matrixFormat(path)
 	if err != nil {
@@ -102,8 +102,8 @@ func readSafetensorsMatrix(path string, name []string) ([]float32, []int, error)
 	case len(names) == 0:
 		return nil, nil, fmt.Errorf("dataset: %s contains no tensors; save the array into it", path)
 	default:
-		return nil, nil, fmt.Errorf("dataset: %s contains %d tensors, %s; pass the name of the one to read",
-			path, len(names), quoteList(names))
+		return nil, nil, fmt.Errorf("dataset: %s contains %d tensors, %s; "+
+			"pass the name of the one to read", path, len(names), quoteList(names))
 	}
 
 	dtype := f.Tensors[tensorName].DType

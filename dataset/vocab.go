@@ -52,7 +52,7 @@ func NewVocab(mode Mode, reserved []string) (*Vocab, error) {
 }
 
 // LoadVocab returns the vocabulary whose id i is tokens[i], in the form that Tokens returns
-// and a checkpoint stores. The first reserved tokens are the reserved ones. It rejects a
+// and a checkpoint stores. The first `reserved` entries are the reserved tokens. It rejects a
 // duplicate, an empty token and invalid UTF-8. It also rejects a text token that the mode
 // cannot produce: more than one character in character mode, or a space in word mode.
 // Each of these means that the stored list is corrupt or was saved for the other mode.
@@ -87,7 +87,8 @@ func LoadVocab(mode Mode, tokens []string, reserved int) (*Vocab, error) {
 
 func newVocab(mode Mode, capacity int) (*Vocab, error) {
 	if mode != Chars && mode != Words {
-		return nil, fmt.Errorf("dataset: unknown vocabulary mode %q; use %q or %q", mode, Chars, Words)
+		return nil, fmt.Errorf("dataset: unknown vocabulary mode %q; use %q or %q",
+			mode, Chars, Words)
 	}
 	if capacity > math.MaxInt32 {
 		return nil, fmt.Errorf("dataset: %d tokens do not fit in int32 ids", capacity)
@@ -121,7 +122,7 @@ func (v *Vocab) addReserved(i int, token string) error {
 	return nil
 }
 
-// checkTextToken reports whether token could come from splitting text in v's mode.
+// checkTextToken returns an error unless token could come from splitting text in v's mode.
 func (v *Vocab) checkTextToken(token string) error {
 	switch {
 	case token == "":
@@ -129,8 +130,8 @@ func (v *Vocab) checkTextToken(token string) error {
 	case !utf8.ValidString(token):
 		return fmt.Errorf("token is not valid UTF-8")
 	case v.mode == Chars && utf8.RuneCountInString(token) != 1:
-		return fmt.Errorf("token has %d characters, but a %s vocabulary contains single characters "+
-			"after its reserved tokens; check the stored mode and reserved count",
+		return fmt.Errorf("token has %d characters, but a %s vocabulary contains single "+
+			"characters after its reserved tokens; check the stored mode and reserved count",
 			utf8.RuneCountInString(token), v.mode)
 	case v.mode == Words && strings.Contains(token, " "):
 		return fmt.Errorf("token contains a space, which a %s vocabulary never produces; "+
@@ -149,15 +150,16 @@ func (v *Vocab) append(token string) {
 // growing past the int32 id range. On error, the tokens before the failure stay added.
 func (v *Vocab) Add(text string) error {
 	if bad := invalidUTF8Offset(text); bad >= 0 {
-		return fmt.Errorf("dataset: invalid UTF-8 at byte offset %d of the text; convert it to UTF-8", bad)
+		return fmt.Errorf("dataset: invalid UTF-8 at byte offset %d of the text; "+
+			"convert it to UTF-8", bad)
 	}
 	for _, token := range v.split(text) {
 		if _, ok := v.ids[token]; ok {
 			continue
 		}
 		if len(v.tokens) == math.MaxInt32 {
-			return fmt.Errorf("dataset: the vocabulary already contains %d tokens, the maximum that "+
-				"int32 ids allow", len(v.tokens))
+			return fmt.Errorf("dataset: the vocabulary already contains %d tokens, the maximum "+
+				"that int32 ids allow", len(v.tokens))
 		}
 		v.append(token)
 	}
@@ -170,7 +172,8 @@ func (v *Vocab) Add(text string) error {
 // an error that names the byte offset.
 func (v *Vocab) Encode(text string) ([]int32, error) {
 	if bad := invalidUTF8Offset(text); bad >= 0 {
-		return nil, fmt.Errorf("dataset: invalid UTF-8 at byte offset %d of the text; convert it to UTF-8", bad)
+		return nil, fmt.Errorf("dataset: invalid UTF-8 at byte offset %d of the text; "+
+			"convert it to UTF-8", bad)
 	}
 	tokens := v.split(text)
 	ids := make([]int32, len(tokens))
@@ -214,7 +217,7 @@ func (v *Vocab) Decode(ids []int32) string {
 // Len returns the number of tokens, reserved ones included.
 func (v *Vocab) Len() int { return len(v.tokens) }
 
-// Reserved returns the number of reserved tokens, which hold ids 0..Reserved()-1.
+// Reserved returns the number of reserved tokens, which have ids 0..Reserved()-1.
 func (v *Vocab) Reserved() int { return v.reserved }
 
 // Mode returns how the vocabulary splits text.

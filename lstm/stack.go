@@ -9,7 +9,7 @@ import (
 // Stack is a stack of recurrent layers (LSTM, GRU or vanilla RNN) without an input layer or a
 // head. Every model of recur composes it: the language model, the classifier, the tagger, the
 // encoder and decoder of a sequence-to-sequence model, and the caption decoder.
-// Its parameters and gradients are views into the flat vectors of the model that holds it,
+// Its parameters and gradients are views into the flat vectors of the model that contains it,
 // in PyTorch's order: weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k} per layer.
 type Stack struct {
 	Cell   string // CellLSTM, CellGRU or CellRNN
@@ -22,7 +22,9 @@ type Stack struct {
 
 // AppendStackSpecs appends the parameter specs of a stack named prefix (for example "lstm" or
 // "encoder.gru") to specs, starting at offset off, and returns the new list and offset.
-func AppendStackSpecs(specs []ParamSpec, off int, prefix, cell string, layers, hidden, in int) ([]ParamSpec, int) {
+func AppendStackSpecs(
+	specs []ParamSpec, off int, prefix, cell string, layers, hidden, in int,
+) ([]ParamSpec, int) {
 	G := gatesOf(cell)
 	for k := 0; k < layers; k++ {
 		w := hidden
@@ -57,7 +59,10 @@ func gatesOf(cell string) int {
 
 // NewStack returns a stack whose layer k's four tensors are specs[first+4k .. first+4k+3],
 // viewed in params and grads.
-func NewStack(be engine.Backend, cell string, layers, hidden, in int, specs []ParamSpec, first int, params, grads engine.Tensor) *Stack {
+func NewStack(
+	be engine.Backend, cell string, layers, hidden, in int, specs []ParamSpec, first int,
+	params, grads engine.Tensor,
+) *Stack {
 	s := &Stack{Cell: cell, Layers: layers, Hidden: hidden, In: in, be: be}
 	for k := 0; k < layers; k++ {
 		var lp, lg [4]engine.Tensor
@@ -75,16 +80,16 @@ func NewStack(be engine.Backend, cell string, layers, hidden, in int, specs []Pa
 // gates returns G for the stack's cell.
 func (s *Stack) gates() int { return gatesOf(s.Cell) }
 
-// StackRun holds the activations of one stack over B rows and T steps, and the buffers of
+// StackRun contains the activations of one stack over B rows and T steps, and the buffers of
 // its backward pass. Buffers are allocated once, so a training step allocates nothing.
 type StackRun struct {
 	B, T, H int
 
 	gates []engine.Tensor // per layer [T·B×G·H]: pre-activations, then activated gates
 	hg    []engine.Tensor // GRU only, per layer [T·B×3H]: every step's W_hh·h_{t−1} + b_hh
-	h, c  []engine.Tensor // per layer [(T+1)·B×H]; slot 0 is the initial state
-	drop  []engine.Tensor // per layer but the last [T·B×H]: the output after dropout
-	mask  []engine.Tensor // per layer but the last [T·B×H]: the dropout mask
+	h, c  []engine.Tensor // per layer [(T+1)·B×H], where slot 0 is the initial state
+	drop  []engine.Tensor // per layer except the last [T·B×H]: the output after dropout
+	mask  []engine.Tensor // per layer except the last [T·B×H]: the dropout mask
 
 	// Backward buffers, allocated by PrepareBackward.
 	dgates    engine.Tensor   // [T·B×G·H], reused by every layer
@@ -94,7 +99,7 @@ type StackRun struct {
 	dIn       engine.Tensor   // [T·B×In]: the gradient at the stack's input
 	dh0, dc0  []engine.Tensor // per layer [B×H]: the gradient at the initial state
 
-	dropped []bool        // per layer but the last: whether the last forward applied dropout
+	dropped []bool        // per layer except the last: whether the last forward applied dropout
 	x       engine.Tensor // the input of the last forward
 	reset   engine.Tensor // the reset mask of the last forward, or nil
 
@@ -196,7 +201,7 @@ func (r *StackRun) Layer0GateGrad() engine.Tensor { return r.dgates }
 
 // StackInput is the input of one forward pass of a stack.
 type StackInput struct {
-	X engine.Tensor // [T·B×In], time-major: row t·B+b is step t of row b
+	X engine.Tensor // [T·B×In], time-major: row t·B+b is step t of sequence b
 	// Reset is nil or [T·B×H]: after step t, every layer's h (and c) of row b is multiplied
 	// by row t·B+b, which is 0 at a left-padding step and 1 otherwise. A left-padded row then
 	// ends in the state it would reach alone, unpadded, from the initial state zero.
@@ -210,13 +215,14 @@ type StackInput struct {
 }
 
 // Forward runs the stack over r.T steps from the initial state in slot 0, writing every
-// step's state. It only queues work on the backend.
+// step's state. It only queues work on the backend. It panics when in.X is not [T·B×In].
 func (s *Stack) Forward(r *StackRun, in StackInput) {
 	be, H, L := s.be, s.Hidden, s.Layers
 	B, T := r.B, r.T
 	TB := T * B
 	if in.X.Len() != TB*s.In {
-		panic(fmt.Sprintf("lstm: stack forward got an input of %d values for %d×%d steps of width %d", in.X.Len(), T, B, s.In))
+		panic(fmt.Sprintf("lstm: Stack.Forward input has %d values, want %d steps × %d rows × "+
+			"width %d", in.X.Len(), T, B, s.In))
 	}
 	r.x, r.reset = in.X, in.Reset
 	x, width := in.X, s.In
@@ -294,7 +300,8 @@ func (s *Stack) forwardLayer(r *StackRun, l int, x engine.Tensor, in int, bias e
 
 // forwardGRULayer runs GRU layer l over all steps. The input projections, with b_ih, are one
 // GEMM over all T steps. The recurrent projections W_hh·h_{t−1} + b_hh stay separate in
-// r.hg[l], because r multiplies only their n block and backward reads every step's.
+// r.hg[l], because the reset gate multiplies only their n block and backward reads every
+// step's.
 func (s *Stack) forwardGRULayer(r *StackRun, l int, x engine.Tensor, in int, bias engine.Tensor) {
 	be, H, B, T := s.be, s.Hidden, r.B, r.T
 	TB, G := T*B, 3
@@ -441,7 +448,7 @@ func (s *Stack) backwardGRULayer(r *StackRun, l int, dy, dhT engine.Tensor) {
 		s.maskGrad(r, t, dhRec)
 		be.GRUBackward(gt, hgt, hPrev, dyt, dhRec, dxgt, dhgt, dhPrev, B, H)
 		if t > 0 || r.dh0 != nil {
-			// GRUBackward leaves only the z·h_{t−1} path in dhPrev; add the path through hg.
+			// GRUBackward leaves only the z·h_{t−1} path in dhPrev, so add the path through hg.
 			be.Gemm(false, false, B, H, G*H, 1, dhgt, lp.whh, 1, dhPrev)
 			dhRec = dhPrev
 		}
@@ -484,18 +491,19 @@ func (s *Stack) backwardLayerWeights(r *StackRun, l int, dhh, dx engine.Tensor) 
 	}
 }
 
-// Prefix returns a run over the first T steps of r (T ≤ r.T), sharing r's memory, so that
-// batches of different lengths reuse the buffers of the longest. Its backward buffers are
-// those of r at the time of the call.
+// Prefix returns a run over the first T steps of r, sharing r's memory, so that batches of
+// different lengths reuse the buffers of the longest. Its backward buffers are those of r at
+// the time of the call. Prefix panics unless 1 ≤ T ≤ r.T.
 func (r *StackRun) Prefix(T int) *StackRun {
 	if T < 1 || T > r.T {
-		panic(fmt.Sprintf("lstm: prefix of %d steps of a %d-step run", T, r.T))
+		panic(fmt.Sprintf("lstm: invalid prefix of %d steps for a run of %d steps", T, r.T))
 	}
 	if T == r.T {
 		return r
 	}
 	p := &StackRun{B: r.B, T: T, H: r.H, dh0: r.dh0, dc0: r.dc0, dropped: r.dropped}
-	steps := func(ts []engine.Tensor, extra int) []engine.Tensor {
+	// prefixEach cuts each per-layer tensor of r.T+extra steps to its first T+extra steps.
+	prefixEach := func(ts []engine.Tensor, extra int) []engine.Tensor {
 		if ts == nil {
 			return nil
 		}
@@ -506,16 +514,18 @@ func (r *StackRun) Prefix(T int) *StackRun {
 		}
 		return out
 	}
-	p.gates, p.hg, p.drop, p.mask = steps(r.gates, 0), steps(r.hg, 0), steps(r.drop, 0), steps(r.mask, 0)
-	p.h, p.c = steps(r.h, 1), steps(r.c, 1)
+	p.gates, p.hg = prefixEach(r.gates, 0), prefixEach(r.hg, 0)
+	p.drop, p.mask = prefixEach(r.drop, 0), prefixEach(r.mask, 0)
+	p.h, p.c = prefixEach(r.h, 1), prefixEach(r.c, 1)
 	if r.dgates != nil {
-		one := func(t engine.Tensor) engine.Tensor {
+		prefixOne := func(t engine.Tensor) engine.Tensor {
 			if t == nil {
 				return nil
 			}
 			return t.Slice(0, t.Len()/r.T*T)
 		}
-		p.dgates, p.dhg, p.dy, p.dx, p.dIn = one(r.dgates), one(r.dhg), one(r.dy), one(r.dx), one(r.dIn)
+		p.dgates, p.dhg = prefixOne(r.dgates), prefixOne(r.dhg)
+		p.dy, p.dx, p.dIn = prefixOne(r.dy), prefixOne(r.dx), prefixOne(r.dIn)
 		p.dhRec, p.dc = r.dhRec, r.dc
 	}
 	return p

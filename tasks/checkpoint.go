@@ -15,6 +15,7 @@ import (
 // checkpointFormat names the layout of a task checkpoint's config.json.
 const checkpointFormat = "recur-task-1"
 
+// fileConfig is the content of a task checkpoint's config.json.
 type fileConfig struct {
 	Format string        `json:"format"`
 	Config Config        `json:"config"`
@@ -23,8 +24,9 @@ type fileConfig struct {
 }
 
 // SaveModel writes m into the checkpoint directory dir (model.safetensors and config.json),
-// replacing it in one rename, so a crash leaves the old or the new checkpoint complete.
-// Non-finite parameters are an error and nothing is written.
+// replacing it in one rename, so a crash leaves the old or the new checkpoint complete. dir
+// must not exist or must contain only checkpoint files. config.json also records o, which
+// may be nil, and steps. Non-finite parameters are an error and nothing is written.
 func SaveModel(dir string, m *Model, o *TrainOptions, steps int) error {
 	dir = filepath.Clean(dir)
 	if err := lstm.CheckCheckpointDir(dir, true); err != nil {
@@ -45,7 +47,8 @@ func SaveModel(dir string, m *Model, o *TrainOptions, steps int) error {
 		if err := safetensors.WriteFile(filepath.Join(tmp, lstm.ModelFile), f); err != nil {
 			return err
 		}
-		raw, err := json.MarshalIndent(fileConfig{Format: checkpointFormat, Config: m.Cfg, Train: o, Steps: steps}, "", "  ")
+		fc := fileConfig{Format: checkpointFormat, Config: m.Cfg, Train: o, Steps: steps}
+		raw, err := json.MarshalIndent(fc, "", "  ")
 		if err != nil {
 			return err
 		}
@@ -53,7 +56,9 @@ func SaveModel(dir string, m *Model, o *TrainOptions, steps int) error {
 	})
 }
 
-// LoadModel reads a task checkpoint from dir onto be.
+// LoadModel reads the task checkpoint in dir and uploads its parameters to be. It rejects a
+// language-model checkpoint, a tensor whose shape differs from config.json and a non-finite
+// parameter.
 func LoadModel(dir string, be engine.Backend) (*Model, error) {
 	raw, err := os.ReadFile(filepath.Join(dir, lstm.ConfigFile))
 	if err != nil {
@@ -64,12 +69,15 @@ func LoadModel(dir string, be engine.Backend) (*Model, error) {
 		return nil, fmt.Errorf("checkpoint %s: %s is not valid JSON: %w", dir, lstm.ConfigFile, err)
 	}
 	if fc.Format != checkpointFormat {
-		return nil, fmt.Errorf("checkpoint %s has format %q, not a task model's %q: a language model loads with recur sample or recur eval", dir, fc.Format, checkpointFormat)
+		return nil, fmt.Errorf("checkpoint %s has format %q instead of the task model format %q "+
+			"(load a language model with recur sample or recur eval)",
+			dir, fc.Format, checkpointFormat)
 	}
 	m, err := NewModel(fc.Config, be)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
 	}
+
 	f, err := safetensors.ReadFile(filepath.Join(dir, lstm.ModelFile))
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
@@ -81,11 +89,13 @@ func LoadModel(dir string, be engine.Backend) (*Model, error) {
 			return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
 		}
 		if !equalShape(shape, s.Shape) {
-			return nil, fmt.Errorf("checkpoint %s: tensor %s has shape %v, but %s describes %v", dir, s.Name, shape, lstm.ConfigFile, s.Shape)
+			return nil, fmt.Errorf("checkpoint %s: tensor %s has shape %v, but %s describes %v",
+				dir, s.Name, shape, lstm.ConfigFile, s.Shape)
 		}
 		for i, x := range v {
 			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-				return nil, fmt.Errorf("checkpoint %s: element %d of tensor %s is %g: the checkpoint is corrupt", dir, i, s.Name, x)
+				return nil, fmt.Errorf("checkpoint %s is corrupt: element %d of tensor %s is %g",
+					dir, i, s.Name, x)
 			}
 		}
 		copy(params[s.Offset:], v)

@@ -36,7 +36,8 @@ type Vocabs struct {
 	Labels  []string // classes or tags, sorted
 }
 
-// reserved tokens of input and output vocabularies.
+// inReserved and outReserved are the reserved tokens that start input and output
+// vocabularies.
 var (
 	inReserved  = []string{Pad, Unk}
 	outReserved = []string{Pad, Unk, Start, End}
@@ -47,7 +48,8 @@ func VocabsFromConfig(cfg Config) (*Vocabs, error) {
 	v := &Vocabs{}
 	var err error
 	if len(cfg.Vocab) > 0 {
-		if v.In, err = dataset.LoadVocab(dataset.Mode(cfg.Tokens), cfg.Vocab, len(inReserved)); err != nil {
+		v.In, err = dataset.LoadVocab(dataset.Mode(cfg.Tokens), cfg.Vocab, len(inReserved))
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -55,7 +57,8 @@ func VocabsFromConfig(cfg Config) (*Vocabs, error) {
 	case TaskClassify, TaskTag:
 		v.Labels = cfg.Outputs
 	default:
-		if v.Out, err = dataset.LoadVocab(dataset.Mode(cfg.OutputTokens), cfg.Outputs, len(outReserved)); err != nil {
+		mode := dataset.Mode(cfg.OutputTokens)
+		if v.Out, err = dataset.LoadVocab(mode, cfg.Outputs, len(outReserved)); err != nil {
 			return nil, err
 		}
 	}
@@ -64,14 +67,19 @@ func VocabsFromConfig(cfg Config) (*Vocabs, error) {
 
 // Sources names the files of a task's data set.
 type Sources struct {
-	Path   string // the lines: label<TAB>text, tokens<TAB>tags, source<TAB>target or image<TAB>caption
-	Images string // classifier of images: pixels [N×Rows×Width]; caption: features [N×F]
+	// Path is the text file, one example per line: label<TAB>text, tokens<TAB>tags,
+	// source<TAB>target or image<TAB>caption.
+	Path string
+	// Images is the pixels file [N×Rows×Width] of a classifier of images, or the features
+	// file [N×F] of a caption task.
+	Images string
 	// Unlabeled reads Path as inputs alone, one per line, with no expected output.
 	Unlabeled bool
 }
 
-// BuildVocabs reads the training file and returns vocabularies over it, and fills the
-// vocabulary fields of cfg (Vocab, Outputs, and for images Rows and InputWidth or Features).
+// BuildVocabs reads the training file and returns vocabularies over it. It also fills the
+// fields of cfg that depend on the data: Vocab, Outputs and MaxTarget, a tagger's Tokens, and
+// Rows and InputWidth or Features from the images file.
 func BuildVocabs(cfg *Config, src Sources) (*Vocabs, error) {
 	v := &Vocabs{}
 	var err error
@@ -84,6 +92,7 @@ func BuildVocabs(cfg *Config, src Sources) (*Vocabs, error) {
 		return voc
 	}
 	labels := map[string]bool{}
+
 	switch cfg.Task {
 	case TaskClassify:
 		ex, rerr := dataset.ReadLabeled(src.Path)
@@ -150,6 +159,7 @@ func BuildVocabs(cfg *Config, src Sources) (*Vocabs, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", src.Path, err)
 	}
+
 	for l := range labels {
 		v.Labels = append(v.Labels, l)
 	}
@@ -162,6 +172,7 @@ func BuildVocabs(cfg *Config, src Sources) (*Vocabs, error) {
 	} else {
 		cfg.Outputs = v.Labels
 	}
+
 	if src.Images != "" {
 		_, shape, err := dataset.ReadMatrix(src.Images)
 		if err != nil {
@@ -169,12 +180,14 @@ func BuildVocabs(cfg *Config, src Sources) (*Vocabs, error) {
 		}
 		if cfg.Task == TaskClassify {
 			if len(shape) != 3 {
-				return nil, fmt.Errorf("%s: images have shape %v; a classifier reads pixels of shape [images, rows, values per row]", src.Images, shape)
+				return nil, fmt.Errorf("%s: images have shape %v, but a classifier reads pixels "+
+					"of shape [images, rows, values per row]", src.Images, shape)
 			}
 			cfg.Rows, cfg.InputWidth = shape[1], shape[2]
 		} else {
 			if len(shape) != 2 {
-				return nil, fmt.Errorf("%s: features have shape %v; captions need one feature vector per image, shape [images, features]", src.Images, shape)
+				return nil, fmt.Errorf("%s: features have shape %v, but captions need one "+
+					"feature vector per image, of shape [images, features]", src.Images, shape)
 			}
 			cfg.Features = shape[1]
 		}
@@ -183,9 +196,9 @@ func BuildVocabs(cfg *Config, src Sources) (*Vocabs, error) {
 }
 
 // Load reads and encodes a data set with the vocabularies of a model. A class or tag that
-// the model does not know is an error, so is an image index outside the images file. Input
-// tokens outside the vocabulary become <unk>. With src.Unlabeled, each line is an input
-// alone, with no expected output.
+// the model was not trained on is an error, and so is an image index outside the images
+// file. Input tokens outside the vocabulary become <unk>. With src.Unlabeled, each line is an
+// input alone, with no expected output.
 func Load(cfg Config, v *Vocabs, src Sources) (*Data, error) {
 	d := &Data{}
 	labelID := map[string]int32{}
@@ -199,7 +212,7 @@ func Load(cfg Config, v *Vocabs, src Sources) (*Data, error) {
 	label := func(line int, l string) (int32, error) {
 		id, ok := labelID[l]
 		if !ok {
-			return 0, fmt.Errorf("%s:%d: the %s %q is not one the model was trained on (it knows %d: %s)",
+			return 0, fmt.Errorf("%s:%d: unknown %s %q: the model was trained on %d: %s",
 				src.Path, line, kind, l, len(v.Labels), abbreviate(v.Labels))
 		}
 		return id, nil
@@ -207,17 +220,20 @@ func Load(cfg Config, v *Vocabs, src Sources) (*Data, error) {
 	needImages := cfg.images() || cfg.Task == TaskCaption
 	if needImages {
 		if src.Images == "" {
-			return nil, fmt.Errorf("this model reads images: give the images file (--images)")
+			return nil, fmt.Errorf("missing images file: this model reads images, so pass --images")
 		}
 		data, shape, err := dataset.ReadMatrix(src.Images)
 		if err != nil {
 			return nil, err
 		}
 		switch {
-		case cfg.Task == TaskClassify && (len(shape) != 3 || shape[1] != cfg.Rows || shape[2] != cfg.InputWidth):
-			return nil, fmt.Errorf("%s: images have shape %v; the model reads [images, %d, %d]", src.Images, shape, cfg.Rows, cfg.InputWidth)
+		case cfg.Task == TaskClassify &&
+			(len(shape) != 3 || shape[1] != cfg.Rows || shape[2] != cfg.InputWidth):
+			return nil, fmt.Errorf("%s: images have shape %v, but the model reads [images, %d, %d]",
+				src.Images, shape, cfg.Rows, cfg.InputWidth)
 		case cfg.Task == TaskCaption && (len(shape) != 2 || shape[1] != cfg.Features):
-			return nil, fmt.Errorf("%s: features have shape %v; the model reads [images, %d]", src.Images, shape, cfg.Features)
+			return nil, fmt.Errorf("%s: features have shape %v, but the model reads [images, %d]",
+				src.Images, shape, cfg.Features)
 		case shape[0] == 0:
 			return nil, fmt.Errorf("%s contains no images", src.Images)
 		}
@@ -231,7 +247,8 @@ func Load(cfg Config, v *Vocabs, src Sources) (*Data, error) {
 	image := func(line int, s string) (int, error) {
 		i, err := strconv.Atoi(strings.Trim(s, " "))
 		if err != nil || i < 0 || i >= d.N {
-			return 0, fmt.Errorf("%s:%d: image index %q is not an image of %s, which contains images 0 to %d", src.Path, line, s, src.Images, d.N-1)
+			return 0, fmt.Errorf("%s:%d: invalid image index %q: %s contains images 0 to %d",
+				src.Path, line, s, src.Images, d.N-1)
 		}
 		return i, nil
 	}
@@ -311,7 +328,9 @@ func Load(cfg Config, v *Vocabs, src Sources) (*Data, error) {
 }
 
 // loadInputs reads a file of inputs without expected outputs, for prediction.
-func loadInputs(d *Data, cfg Config, v *Vocabs, src Sources, image func(int, string) (int, error)) (*Data, error) {
+func loadInputs(
+	d *Data, cfg Config, v *Vocabs, src Sources, image func(int, string) (int, error),
+) (*Data, error) {
 	in, err := dataset.ReadInputs(src.Path)
 	if err != nil {
 		return nil, err
@@ -359,7 +378,7 @@ func encode(v *dataset.Vocab, path string, line int, text string) ([]int32, erro
 	return ids, nil
 }
 
-// abbreviate lists up to 8 names.
+// abbreviate formats the first 8 names, followed by "and more" when there are more.
 func abbreviate(names []string) string {
 	if len(names) <= 8 {
 		return fmt.Sprint(names)
@@ -367,8 +386,8 @@ func abbreviate(names []string) string {
 	return fmt.Sprint(names[:8]) + " and more"
 }
 
-// MaxLens returns the longest input and the longest decoder sequence (target plus one for
-// Start or End) of the examples.
+// MaxLens returns the maximum input length and the maximum decoder length (target plus one
+// for Start or End) over the examples. Both are 0 for a task without that part.
 func (d *Data) MaxLens(cfg Config) (T, decT int) {
 	for _, e := range d.Examples {
 		T = max(T, len(e.In))
@@ -386,9 +405,8 @@ func (d *Data) MaxLens(cfg Config) (T, decT int) {
 	return T, decT
 }
 
-// Batch builds the batch of examples idx, padded to B rows: rows past len(idx) repeat the
-// first example and are not scored. With decT > 0 the decoder sequences are padded to decT
-// steps instead of to the batch's longest (greedy decoding feeds its own tokens).
+// Batch builds the batch of examples idx, padded to B rows. Rows past len(idx) repeat the
+// first example and are not scored, and neither are unlabeled examples.
 func (d *Data) Batch(cfg Config, idx []int, B int) *Batch {
 	b := &Batch{B: B}
 	pick := func(r int) *Example {

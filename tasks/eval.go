@@ -14,20 +14,22 @@ import (
 
 // DecodeOptions control how a decoder produces its output.
 type DecodeOptions struct {
-	Beam        int     // beam width; 0 or 1 decodes greedily
-	MaxLen      int     // maximum tokens before End; 0 picks 2 + twice the maximum training target
-	Temperature float64 // > 0 samples each token at this temperature instead (no beam)
-	Seed        uint64  // for sampling
+	Beam int // beam width, where 0 or 1 decodes greedily
+	// MaxLen is the max number of decoding steps, End included. 0 picks 2 + 2·(L+1), where L
+	// is the longer of the model's max training target and the longest target in the data.
+	MaxLen      int
+	Temperature float64 // if > 0, samples each token at this temperature and ignores Beam
+	Seed        uint64  // seed of the sampling random number generator
 }
 
 // Metrics are the scores of a model on a data set.
 type Metrics struct {
 	Loss float64 // mean loss per scored label or target, in nats, with teacher forcing
-	// Accuracy is the share of examples classified right (classify), of tokens tagged right
-	// (tag), or of outputs decoded exactly right (seq2seq, caption).
+	// Accuracy is the fraction of examples classified correctly (classify), of tokens tagged
+	// correctly (tag), or of outputs decoded exactly (seq2seq, caption).
 	Accuracy float64
-	// TokenAccuracy is the share of decoder targets predicted right with teacher forcing
-	// (seq2seq, caption).
+	// TokenAccuracy is the fraction of decoder targets predicted correctly with teacher
+	// forcing (seq2seq, caption).
 	TokenAccuracy float64
 	Count         int                      // examples with an expected output
 	Tokens        int                      // scored labels, tags or decoder targets
@@ -48,7 +50,7 @@ func Evaluate(m *Model, d *Data, B int, opt DecodeOptions) Metrics {
 }
 
 // Predict runs m over every example of d, in batches of B, and returns the metrics and one
-// prediction per example.
+// prediction per example. Unlabeled examples get a prediction but are not scored.
 func Predict(m *Model, d *Data, B int, opt DecodeOptions) (Metrics, []Prediction) {
 	cfg := m.Cfg
 	B = max(1, min(B, len(d.Examples)))
@@ -63,6 +65,7 @@ func Predict(m *Model, d *Data, B int, opt DecodeOptions) (Metrics, []Prediction
 	if cfg.Task == TaskClassify || cfg.Task == TaskTag {
 		mt.Confusion = dataset.NewConfusionMatrix(cfg.Outputs)
 	}
+
 	preds := make([]Prediction, 0, len(d.Examples))
 	var lossSum float64
 	var scored, right, tokRight int
@@ -72,6 +75,7 @@ func Predict(m *Model, d *Data, B int, opt DecodeOptions) (Metrics, []Prediction
 		maxLen = 2 + 2*max(decT, cfg.MaxTarget+1)
 	}
 	rng := rand.New(rand.NewPCG(opt.Seed, 0x6465636f6465))
+
 	for lo := 0; lo < len(d.Examples); lo += B {
 		idx := make([]int, 0, B)
 		for i := lo; i < min(lo+B, len(d.Examples)); i++ {
@@ -83,6 +87,7 @@ func Predict(m *Model, d *Data, B int, opt DecodeOptions) (Metrics, []Prediction
 		scored += n
 		logits := m.Logits(w)
 		pred := argmaxRows(logits, V)
+
 		switch cfg.Task {
 		case TaskClassify:
 			for r, i := range idx {
@@ -96,7 +101,8 @@ func Predict(m *Model, d *Data, B int, opt DecodeOptions) (Metrics, []Prediction
 				if ok {
 					right++
 				}
-				preds = append(preds, Prediction{Example: e, Output: cfg.Outputs[pred[r]], Correct: ok})
+				preds = append(preds,
+					Prediction{Example: e, Output: cfg.Outputs[pred[r]], Correct: ok})
 			}
 		case TaskTag:
 			for r, i := range idx {
@@ -116,7 +122,8 @@ func Predict(m *Model, d *Data, B int, opt DecodeOptions) (Metrics, []Prediction
 						ok = false
 					}
 				}
-				preds = append(preds, Prediction{Example: e, Output: strings.Join(tags, " "), Correct: ok})
+				preds = append(preds,
+					Prediction{Example: e, Output: strings.Join(tags, " "), Correct: ok})
 			}
 		default:
 			for t, target := range b.Targets {
@@ -135,17 +142,20 @@ func Predict(m *Model, d *Data, B int, opt DecodeOptions) (Metrics, []Prediction
 			default:
 				outs = m.decodeGreedy(w, b, maxLen, 0, nil)
 			}
-			vocab, _ := dataset.LoadVocab(dataset.Mode(cfg.OutputTokens), cfg.Outputs, len(outReserved))
+			mode := dataset.Mode(cfg.OutputTokens)
+			vocab, _ := dataset.LoadVocab(mode, cfg.Outputs, len(outReserved))
 			for r, i := range idx {
 				e := &d.Examples[i]
 				ok := !e.Unlabeled && slices.Equal(outs[r], e.Out)
 				if ok {
 					right++
 				}
-				preds = append(preds, Prediction{Example: e, Output: vocab.Decode(outs[r]), Correct: ok})
+				preds = append(preds,
+					Prediction{Example: e, Output: vocab.Decode(outs[r]), Correct: ok})
 			}
 		}
 	}
+
 	mt.Loss = lossSum / float64(max(scored, 1))
 	switch cfg.Task {
 	case TaskTag:
@@ -160,9 +170,9 @@ func Predict(m *Model, d *Data, B int, opt DecodeOptions) (Metrics, []Prediction
 	return mt, preds
 }
 
-// decodeStart writes the decoder's initial state for batch b into slot 0 of w.dec: the
-// encoder's final state (seq2seq) or the image's (caption), and prepares the caption's
-// gate bias.
+// decodeStart sets the initial state of the decoder's one-step run for batch b, which
+// Forward must have run on. A seq2seq decoder starts from the encoder's final state, and a
+// caption decoder from zero or, with InitState, from the image's state.
 func (m *Model) decodeStart(w *Workspace, b *Batch) {
 	be, cfg := m.be, m.Cfg
 	r := w.dec.Prefix(1)
@@ -178,7 +188,8 @@ func (m *Model) decodeStart(w *Workspace, b *Batch) {
 		}
 		return
 	}
-	// Forward has uploaded the features and computed the projection; set the state again.
+	// Forward has already uploaded the features and computed the projection and h0, so only
+	// the state needs setting again.
 	for l := 0; l < cfg.Layers; l++ {
 		h, c := r.InitState(l)
 		be.Fill(h, 0)
@@ -191,8 +202,8 @@ func (m *Model) decodeStart(w *Workspace, b *Batch) {
 	}
 }
 
-// decodeStep feeds one token per row and returns the logits [B×V] of the next, carrying
-// the state forward.
+// decodeStep feeds one token per row and returns the logits [B×V] of the next token. It
+// copies the final state into the initial state, ready for the next call.
 func (m *Model) decodeStep(w *Workspace, ids []int32) []float32 {
 	be, cfg := m.be, m.Cfg
 	B, E, V := w.B, cfg.Embed, len(cfg.Outputs)
@@ -224,9 +235,11 @@ const firstOutput = 3
 // endID is End's id in every decoder vocabulary.
 const endID = 3
 
-// decodeGreedy decodes the batch of the last Forward row by row from Start, taking the most
-// likely token (or sampling at temperature > 0) until End or maxLen tokens.
-func (m *Model) decodeGreedy(w *Workspace, b *Batch, maxLen int, temperature float64, rng *rand.Rand) [][]int32 {
+// decodeGreedy decodes every row of the batch of the last Forward from Start, taking the
+// most likely token (or sampling at temperature > 0) until End or maxLen steps.
+func (m *Model) decodeGreedy(
+	w *Workspace, b *Batch, maxLen int, temperature float64, rng *rand.Rand,
+) [][]int32 {
 	B, V := w.B, len(m.Cfg.Outputs)
 	m.decodeStart(w, b)
 	ids := make([]int32, B)
@@ -295,8 +308,8 @@ type hypothesis struct {
 }
 
 // decodeBeam decodes example i of d with a beam of the given width and returns the tokens of
-// the most likely finished hypothesis (or, when none finished within maxLen, of the most
-// likely one).
+// the most likely hypothesis. Unfinished hypotheses compete only when the search reaches
+// maxLen steps.
 func (m *Model) decodeBeam(d *Data, i, width, maxLen int) []int32 {
 	be, cfg := m.be, m.Cfg
 	V, H := len(cfg.Outputs), cfg.Hidden
@@ -388,7 +401,9 @@ func (m *Model) decodeBeam(d *Data, i, width, maxLen int) []int32 {
 
 // permuteRows makes row j of t [K×H] the old row parents[j], for j < len(parents), using
 // buf as host staging, and returns buf.
-func permuteRows(be engine.Backend, t engine.Tensor, parents []int, K, H int, buf []float32) []float32 {
+func permuteRows(
+	be engine.Backend, t engine.Tensor, parents []int, K, H int, buf []float32,
+) []float32 {
 	if len(buf) != 2*K*H {
 		buf = make([]float32, 2*K*H)
 	}

@@ -30,7 +30,7 @@ const (
 	PoolMean = "mean" // the mean of the outputs over the real (unpadded) steps
 )
 
-// Reserved tokens. Input vocabularies start with Pad and Unk; output vocabularies of the
+// Reserved tokens. Input vocabularies start with Pad and Unk. Output vocabularies of the
 // seq2seq and caption decoders start with Pad, Unk, Start and End.
 const (
 	Pad   = "<pad>"
@@ -53,7 +53,7 @@ type Config struct {
 	Tokens       string `json:"tokens,omitempty"`
 	OutputTokens string `json:"output_tokens,omitempty"`
 	// Vocab lists the input tokens (the classifier's text, the tagger's tokens, the seq2seq
-	// source); it is empty for a classifier of images.
+	// source). It is empty for a classifier of images and for a caption model.
 	Vocab []string `json:"vocab,omitempty"`
 	// Outputs lists the classes, the tags, or the decoder's tokens.
 	Outputs []string `json:"outputs"`
@@ -63,7 +63,7 @@ type Config struct {
 	Rows       int    `json:"rows,omitempty"`        // classifier of images: rows per image
 	Features   int    `json:"features,omitempty"`    // caption: width of the image feature vector
 	InitState  bool   `json:"init_state,omitempty"`  // caption: the image also sets the initial h
-	MaxTarget  int    `json:"max_target,omitempty"`  // decoders: the maximum training target length, in tokens
+	MaxTarget  int    `json:"max_target,omitempty"`  // decoders: max training target, in tokens
 }
 
 // images reports whether a classifier reads pixel rows instead of text.
@@ -74,7 +74,8 @@ func (c Config) Validate() error {
 	switch c.Task {
 	case TaskClassify, TaskTag, TaskSeq2Seq, TaskCaption:
 	default:
-		return fmt.Errorf("invalid task %q in config.json: use classify, tag, seq2seq or caption", c.Task)
+		return fmt.Errorf("invalid task %q in config.json: use classify, tag, seq2seq or caption",
+			c.Task)
 	}
 	if c.Cell != lstm.CellLSTM && c.Cell != lstm.CellGRU && c.Cell != lstm.CellRNN {
 		return fmt.Errorf("invalid model %q (--model): use lstm, gru or rnn", c.Cell)
@@ -82,7 +83,11 @@ func (c Config) Validate() error {
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"layers (--layers)", c.Layers}, {"hidden size (--hidden)", c.Hidden}, {"embedding size (--embed)", c.Embed}} {
+	}{
+		{"layers (--layers)", c.Layers},
+		{"hidden size (--hidden)", c.Hidden},
+		{"embedding size (--embed)", c.Embed},
+	} {
 		if f.v < 1 || f.v > 1<<16 {
 			return fmt.Errorf("invalid %s %d: use 1 to 65536", f.name, f.v)
 		}
@@ -97,17 +102,21 @@ func (c Config) Validate() error {
 		return fmt.Errorf("invalid readout %q (--pool): use last or mean", c.Pool)
 	}
 	if c.Task == TaskCaption && c.Features < 1 {
-		return fmt.Errorf("invalid feature width %d: the features file needs one vector of 1 or more values per image", c.Features)
+		return fmt.Errorf("invalid feature width %d: the features file needs one vector of "+
+			"1 or more values per image", c.Features)
 	}
 	if c.images() && c.Rows < 1 {
 		return fmt.Errorf("invalid image height %d: images need at least one pixel row", c.Rows)
 	}
-	if len(c.Vocab) > 1<<24 || len(c.Outputs) > 1<<24 || c.InputWidth > 1<<24 || c.Features > 1<<24 || c.Rows > 1<<24 {
-		return fmt.Errorf("data too large: vocabulary %d, outputs %d, image rows %d of %d values, features %d (each at most %d)",
+	if len(c.Vocab) > 1<<24 || len(c.Outputs) > 1<<24 || c.InputWidth > 1<<24 ||
+		c.Features > 1<<24 || c.Rows > 1<<24 {
+		return fmt.Errorf("data too large: vocabulary %d, outputs %d, image rows %d of %d values, "+
+			"features %d (each at most %d)",
 			len(c.Vocab), len(c.Outputs), c.Rows, c.InputWidth, c.Features, 1<<24)
 	}
 	if lay, _, _ := c.layout(); lay.off > 1<<32 {
-		return fmt.Errorf("model too large: %d parameters, at most %d are supported", lay.off, int64(1)<<32)
+		return fmt.Errorf("model too large: %d parameters, at most %d are supported",
+			lay.off, int64(1)<<32)
 	}
 	return nil
 }
@@ -117,15 +126,17 @@ type Model struct {
 	Cfg Config
 	*net
 
-	embed, gembed   engine.Tensor // input embedding [V×E] and its gradient (seq2seq: encoder's)
-	dembed, gdembed engine.Tensor // decoder embedding [V_out×E] (seq2seq, caption)
-	enc, dec        *lstm.Stack   // enc: the stack of classify, tag and seq2seq's encoder
+	embed, gembed   engine.Tensor // input embedding [V×E] and its gradient (the seq2seq encoder's)
+	dembed, gdembed engine.Tensor // decoder embedding [V_out×E] and its gradient (seq2seq, caption)
+	enc             *lstm.Stack   // classify and tag stack, or the seq2seq encoder
+	dec             *lstm.Stack   // seq2seq and caption decoder
 	head            linear        // [outputs×H]
 	imgProj         linear        // caption: W_v [G·H×F], no bias
 	imgInit         linear        // caption with InitState: [H×F]
 }
 
-// NewModel allocates a model with zero parameters on be.
+// NewModel validates cfg and allocates a model on be with every parameter zero. Init or a
+// checkpoint sets the parameters.
 func NewModel(cfg Config, be engine.Backend) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -160,8 +171,9 @@ func NewModel(cfg Config, be engine.Backend) (*Model, error) {
 	return m, nil
 }
 
-// layout returns the parameter tensors of the configuration, and the index of the first
-// tensor of the encoder (or only) stack and of the decoder stack, without allocating them.
+// layout lists the configuration's parameter tensors without allocating them. encFirst and
+// decFirst are the indexes of the first tensor of the encoder (or only) stack and of the
+// decoder stack.
 func (cfg Config) layout() (lay layout, encFirst, decFirst int) {
 	c := cfg
 	H, E, L, cell := c.Hidden, c.Embed, c.Layers, c.Cell
@@ -198,12 +210,14 @@ func (cfg Config) layout() (lay layout, encFirst, decFirst int) {
 // Specs lists the model's parameter tensors with PyTorch-style names and shapes.
 func (m *Model) Specs() []lstm.ParamSpec { return m.specs }
 
-// Init draws fresh parameters from seed; see initParams.
+// Init draws fresh parameters from seed as initParams describes. forgetBias sets the LSTM
+// forget-gate bias, and NaN keeps PyTorch's default.
 func (m *Model) Init(seed uint64, forgetBias float64) {
 	m.initParams(rand.New(rand.NewPCG(seed, 0x7265637572)), m.Cfg.Cell, m.Cfg.Hidden, forgetBias)
 }
 
-// gatesPerUnit returns G for the model's cell.
+// gatesPerUnit returns G, the number of gate blocks per hidden unit of the model's cell:
+// 4 for LSTM, 3 for GRU and 1 for a plain RNN.
 func (m *Model) gatesPerUnit() int {
 	return map[string]int{lstm.CellLSTM: 4, lstm.CellGRU: 3, lstm.CellRNN: 1}[m.Cfg.Cell]
 }
@@ -215,7 +229,8 @@ type Batch struct {
 	// IDs are the input tokens [T·B] (the seq2seq source), left-padded for a classifier and
 	// an encoder, right-padded for a tagger.
 	IDs []int32
-	// Real is [T·B]: 1 where IDs holds a token, 0 at padding.
+	// Real is [T·B], 1 where IDs contains a token and 0 at left padding. It is nil for
+	// image and tagger batches.
 	Real []float32
 	// Pixels are a classifier's image rows [T·B×InputWidth].
 	Pixels []float32
@@ -230,18 +245,18 @@ type Batch struct {
 	Features []float32
 }
 
-// Workspace holds a model's activations for batches of B rows and up to T input steps and
-// DecT decoder steps.
+// Workspace contains a model's activation buffers for batches of B rows, up to T input steps
+// and up to DecT decoder steps.
 type Workspace struct {
 	B, T, DecT int
 
-	enc, dec *lstm.StackRun // runs at the longest lengths; a batch uses a prefix
+	enc, dec *lstm.StackRun // runs sized for T and DecT steps, of which a batch uses a prefix
 	encRun   *lstm.StackRun // the prefix the last batch used
 	decRun   *lstm.StackRun
 
 	x, dx         engine.Tensor // [T·B×in] inputs (embedded tokens or pixels)
 	dxDec         engine.Tensor // [DecT·B×E] embedded decoder inputs
-	reset, poolW  engine.Tensor // [T·B×H]
+	reset, poolW  engine.Tensor // [T·B×H] state-reset mask and mean-readout weights
 	pooled, dpool engine.Tensor // [B×H]
 	tmp           engine.Tensor // [T·B×H]
 	logits        engine.Tensor // [rows×outputs], rows = B, T·B or DecT·B
@@ -251,7 +266,7 @@ type Workspace struct {
 	proj, dproj   engine.Tensor // [B×G·H]
 	h0, dh0       engine.Tensor // [B×H]: the image's initial state and its gradient
 
-	host      []float32 // staging for uploads
+	host      []float32 // host staging buffer for uploads
 	hostLoss  []float32
 	rows      int // rows of logits in the last forward
 	ids, dids []int32
@@ -266,6 +281,7 @@ func (m *Model) NewWorkspace(B, T, DecT int, backward bool) *Workspace {
 	H, E, V := cfg.Hidden, cfg.Embed, len(cfg.Outputs)
 	w := &Workspace{B: B, T: T, DecT: DecT, backward: backward}
 	rows := B
+
 	if m.enc != nil {
 		w.enc = m.enc.NewRun(B, T)
 		in := E
@@ -285,6 +301,7 @@ func (m *Model) NewWorkspace(B, T, DecT int, backward bool) *Workspace {
 			rows = T * B
 		}
 	}
+
 	if m.dec != nil {
 		w.dec = m.dec.NewRun(B, DecT)
 		w.dxDec = be.Alloc(DecT * B * E)
@@ -293,6 +310,7 @@ func (m *Model) NewWorkspace(B, T, DecT int, backward bool) *Workspace {
 			m.dec.PrepareBackward(w.dec, cfg.Task == TaskSeq2Seq || cfg.InitState)
 		}
 	}
+
 	if cfg.Task == TaskCaption {
 		G := m.gatesPerUnit()
 		w.feats = be.Alloc(B * cfg.Features)
@@ -303,6 +321,7 @@ func (m *Model) NewWorkspace(B, T, DecT int, backward bool) *Workspace {
 			w.dh0 = be.Alloc(B * H)
 		}
 	}
+
 	w.logits = be.Alloc(rows * V)
 	w.losses = be.Alloc(rows)
 	if backward {
@@ -315,7 +334,8 @@ func (m *Model) NewWorkspace(B, T, DecT int, backward bool) *Workspace {
 // upload copies host values into the first len(v) elements of t.
 func (m *Model) upload(t engine.Tensor, v []float32) { m.be.Upload(t.Slice(0, len(v)), v) }
 
-// expand uploads a per-row mask [T·B] as [T·B×H], repeating each value H times.
+// expand uploads a per-step mask [T·B] as [T·B×H], repeating each value H times. A non-nil
+// scale [B] multiplies the values of each batch row.
 func (m *Model) expand(w *Workspace, dst engine.Tensor, mask []float32, scale []float32) {
 	H := m.Cfg.Hidden
 	need := len(mask) * H
@@ -338,9 +358,11 @@ func (m *Model) expand(w *Workspace, dst engine.Tensor, mask []float32, scale []
 // Forward runs the model on a batch and queues the loss. With train, it also writes the
 // gradient of the mean loss at the logits, for Backward. It returns the number of scored
 // labels or targets. drop is the dropout between stacked layers (P = 0 in evaluation).
+// Forward panics when the batch is larger than the workspace.
 func (m *Model) Forward(w *Workspace, b *Batch, train bool, drop lstm.Dropout) int {
 	if b.B != w.B || b.T > w.T || b.DecT > w.DecT {
-		panic(fmt.Sprintf("tasks: a batch of %d rows, %d and %d steps does not fit a workspace of %d rows, %d and %d steps",
+		panic(fmt.Sprintf("tasks: a batch of %d rows, %d input steps and %d decoder steps "+
+			"does not fit a workspace of %d rows, %d input steps and %d decoder steps",
 			b.B, b.T, b.DecT, w.B, w.T, w.DecT))
 	}
 	be, cfg := m.be, m.Cfg
@@ -382,6 +404,7 @@ func (m *Model) Forward(w *Workspace, b *Batch, train bool, drop lstm.Dropout) i
 		w.decRun = w.dec.Prefix(b.DecT)
 		in := lstm.StackInput{X: w.dxDec.Slice(0, b.DecT*B*cfg.Embed), Drop: drop}
 		if drop.P > 0 {
+			// Skip the encoder's dropout counters so that the decoder draws other masks.
 			in.Drop.Offset += uint64(cfg.Layers * w.T * B * H)
 		}
 		be.EmbeddingForward(in.X, m.dembed, b.DecIDs, cfg.Embed)
@@ -460,6 +483,7 @@ func (m *Model) pool(w *Workspace, b *Batch) engine.Tensor {
 		}
 		inv[i] = 1 / max(n, 1)
 	}
+
 	real := b.Real
 	if real == nil {
 		real = make([]float32, T*B)
@@ -573,7 +597,7 @@ func (m *Model) Backward(w *Workspace, b *Batch) {
 // ZeroGrads clears the gradient vector.
 func (m *Model) ZeroGrads() { m.be.Fill(m.Grads, 0) }
 
-// argmaxRows returns the index of the largest value of each row of x [rows×n].
+// argmaxRows returns the index of the maximum of each row of x [rows×n], the first on ties.
 func argmaxRows(x []float32, n int) []int32 {
 	out := make([]int32, len(x)/n)
 	for r := range out {

@@ -1,8 +1,8 @@
-// Package tasks holds recur's sequence models beyond the language model, all built from the
+// Package tasks contains recur's sequence models beyond the language model, all built from the
 // same recurrent Stack on any engine.Backend. They are many-to-one classification (of text, or
 // of images read one pixel row per step), aligned many-to-many tagging, sequence-to-sequence
 // with an encoder and a decoder, and image captioning with a decoder conditioned on an image
-// feature vector. The package also holds their training loop, prediction and checkpoints.
+// feature vector. The package also contains their training loop, prediction and checkpoints.
 package tasks
 
 import (
@@ -44,7 +44,10 @@ func (l *layout) stack(prefix, cell string, layers, hidden, in int) int {
 }
 
 func newNet(be engine.Backend, l layout) *net {
-	n := &net{be: be, specs: l.specs, Params: be.Alloc(l.off), Grads: be.Alloc(l.off), index: map[string]int{}}
+	n := &net{
+		be: be, specs: l.specs, Params: be.Alloc(l.off), Grads: be.Alloc(l.off),
+		index: map[string]int{},
+	}
 	for i, s := range l.specs {
 		n.index[s.Name] = i
 	}
@@ -69,8 +72,8 @@ func (n *net) newStack(cell string, layers, hidden, in, first int) *lstm.Stack {
 // initParams fills the parameters as PyTorch initialises the layers they belong to:
 // embeddings from N(0, 1), every other weight and bias from U(−1/√fanIn, 1/√fanIn), where
 // fanIn is the hidden size for recurrent tensors and the input width for linear layers.
-// An LSTM's forget-gate biases are then set so that bias_ih + bias_hh = forgetBias, unless it
-// is NaN.
+// Unless forgetBias is NaN, an LSTM's forget-gate biases are then set so that
+// bias_ih + bias_hh = forgetBias.
 func (n *net) initParams(rng *rand.Rand, cell string, hidden int, forgetBias float64) {
 	out := make([]float32, n.Params.Len())
 	for _, s := range n.specs {
@@ -93,7 +96,9 @@ func (n *net) initParams(rng *rand.Rand, cell string, hidden int, forgetBias flo
 				t[j] = float32((2*rng.Float64() - 1) * bound)
 			}
 		}
-		if cell == lstm.CellLSTM && !math.IsNaN(forgetBias) && isRecurrent(s.Name) && len(s.Shape) == 1 {
+		if cell == lstm.CellLSTM && !math.IsNaN(forgetBias) && isRecurrent(s.Name) &&
+			len(s.Shape) == 1 {
+			// The gates are stacked in PyTorch's order i, f, g, o, so f is the second block.
 			H := s.Shape[0] / 4
 			v := float32(forgetBias)
 			if strings.Contains(s.Name, ".bias_hh_l") {
@@ -107,7 +112,7 @@ func (n *net) initParams(rng *rand.Rand, cell string, hidden int, forgetBias flo
 	n.be.Upload(n.Params, out)
 }
 
-// isRecurrent reports whether a tensor name is one of a recurrent stack's.
+// isRecurrent reports whether a tensor name belongs to a recurrent stack.
 func isRecurrent(name string) bool {
 	return strings.Contains(name, ".weight_ih_l") || strings.Contains(name, ".weight_hh_l") ||
 		strings.Contains(name, ".bias_ih_l") || strings.Contains(name, ".bias_hh_l")

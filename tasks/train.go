@@ -17,17 +17,17 @@ type TrainOptions struct {
 	Steps      int     `json:"steps"`       // optimizer updates
 	LR         float64 `json:"lr"`          // learning rate
 	Optim      string  `json:"optim"`       // adam, sgd or rmsprop
-	Clip       float64 `json:"clip"`        // global gradient-norm limit; 0 disables clipping
-	Dropout    float64 `json:"dropout"`     // between stacked layers
-	Seed       uint64  `json:"seed"`        //
-	EvalEvery  int     `json:"eval_every"`  // steps between validation runs; 0 runs one at the end
-	ForgetBias float64 `json:"forget_bias"` //
+	Clip       float64 `json:"clip"`        // max global gradient norm, where 0 disables clipping
+	Dropout    float64 `json:"dropout"`     // dropout probability between stacked layers
+	Seed       uint64  `json:"seed"`        // seed of shuffling, dropout and Model.Init
+	EvalEvery  int     `json:"eval_every"`  // steps between validation runs, 0 for the end only
+	ForgetBias float64 `json:"forget_bias"` // initial LSTM forget-gate bias, for Model.Init
 	// WordDropout is the probability that a decoder input token after Start is replaced by
 	// <unk> in training, so that a decoder reads the image or the source instead of leaning
 	// on the tokens it has emitted.
 	WordDropout float64 `json:"word_dropout"`
-	// WeightDecay shrinks every parameter by lr·WeightDecay of itself before each update, as
-	// AdamW decouples it from the gradient.
+	// WeightDecay multiplies every parameter by 1 − lr·WeightDecay before each update. As in
+	// AdamW, the decay is decoupled from the gradient.
 	WeightDecay float64 `json:"weight_decay,omitempty"`
 }
 
@@ -39,20 +39,26 @@ func (o TrainOptions) Validate() error {
 	case o.Steps < 1:
 		return fmt.Errorf("invalid step count %d (--steps): use 1 or more", o.Steps)
 	case !(o.Clip >= 0):
-		return fmt.Errorf("invalid clipping threshold %g (--clip): use 0 (off) or a positive number such as 5", o.Clip)
+		return fmt.Errorf("invalid clipping threshold %g (--clip): use 0 (off) or a positive "+
+			"number such as 5", o.Clip)
 	case !(o.Dropout >= 0 && o.Dropout < 1):
-		return fmt.Errorf("invalid dropout %g (--dropout): use a probability in [0, 1)", o.Dropout)
+		return fmt.Errorf("invalid dropout %g (--dropout): use a probability in [0, 1)",
+			o.Dropout)
 	case !(o.WeightDecay >= 0 && o.WeightDecay*o.LR < 1):
-		return fmt.Errorf("invalid weight decay %g (--weight-decay): use 0 (off) or a small positive number such as 0.01", o.WeightDecay)
+		return fmt.Errorf("invalid weight decay %g (--weight-decay): use 0 (off) or a small "+
+			"positive number such as 0.01", o.WeightDecay)
 	case !(o.WordDropout >= 0 && o.WordDropout <= 1):
-		return fmt.Errorf("invalid word dropout %g (--word-dropout): use a probability in [0, 1]", o.WordDropout)
+		return fmt.Errorf("invalid word dropout %g (--word-dropout): use a probability in [0, 1]",
+			o.WordDropout)
 	case o.EvalEvery < 0:
-		return fmt.Errorf("invalid evaluation interval %d (--eval-every): use 0 (at the end only) or more", o.EvalEvery)
+		return fmt.Errorf("invalid evaluation interval %d (--eval-every): use 0 (at the end "+
+			"only) or more", o.EvalEvery)
 	}
 	return nil
 }
 
-// Progress reports one training step, and the validation metrics when it evaluated.
+// Progress is the outcome of one training step, with the validation metrics when the step
+// ran an evaluation.
 type Progress struct {
 	Step    int
 	Loss    float64 // mean loss of the step's batch, in nats
@@ -111,20 +117,25 @@ func (tr *Trainer) next() []int {
 	return idx
 }
 
-// Step runs one optimizer update and returns the batch's mean loss. A non-finite loss or
-// gradient skips the update.
+// Step runs one optimizer update on the next batch and returns its progress, including the
+// batch's mean loss. A non-finite loss or gradient skips the update but still counts the step.
 func (tr *Trainer) Step() Progress {
 	m := tr.Model
 	b := tr.Data.Batch(m.Cfg, tr.next(), tr.O.Batch)
-	drop := lstm.Dropout{P: float32(tr.O.Dropout), Seed: tr.O.Seed, Offset: uint64(tr.Opt.Step) << 32}
+	drop := lstm.Dropout{
+		P: float32(tr.O.Dropout), Seed: tr.O.Seed, Offset: uint64(tr.Opt.Step) << 32,
+	}
 	if tr.O.WordDropout > 0 && b.DecIDs != nil {
 		// A counter-based draw, so a resumed or repeated run drops the same tokens.
+		// The loop starts at b.B to keep Start, the first step of every row.
+		rate := float32(tr.O.WordDropout)
 		for i := b.B; i < len(b.DecIDs); i++ {
-			if !engine.DropoutKeep(tr.O.Seed^0x776f7264, uint64(tr.Opt.Step)<<32|uint64(i), float32(tr.O.WordDropout)) {
+			if !engine.DropoutKeep(tr.O.Seed^0x776f7264, uint64(tr.Opt.Step)<<32|uint64(i), rate) {
 				b.DecIDs[i] = 1 // <unk>
 			}
 		}
 	}
+
 	m.ZeroGrads()
 	n := m.Forward(tr.ws, b, true, drop)
 	m.Backward(tr.ws, b)
@@ -152,7 +163,8 @@ func isFinite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 // which Run gives up.
 const maxSkipsInARow = 10
 
-// ErrDiverged reports a run whose loss or gradient stayed non-finite for maxSkipsInARow steps.
+// ErrDiverged is the error that Run wraps when the loss or gradient stays non-finite for
+// maxSkipsInARow steps in a row.
 var ErrDiverged = errors.New("training diverged")
 
 // Run trains until Steps updates are done or ctx is cancelled, calling report after every
@@ -175,7 +187,8 @@ func (tr *Trainer) Run(ctx context.Context, report func(Progress)) error {
 		}
 		if tr.skipRun >= maxSkipsInARow {
 			report(p)
-			return fmt.Errorf("%w: the loss or gradient was not finite for %d steps in a row up to step %d; lower --lr (it is %g) or --clip",
+			return fmt.Errorf("%w: the loss or gradient was not finite for %d steps in a row "+
+				"up to step %d, so lower --lr (now %g) or --clip",
 				ErrDiverged, tr.skipRun, p.Step, tr.O.LR)
 		}
 		last := tr.Opt.Step >= tr.O.Steps

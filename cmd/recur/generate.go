@@ -13,7 +13,8 @@ import (
 // generateUsage lists the tasks of recur generate with their default split sizes.
 func generateUsage() string {
 	var b strings.Builder
-	b.WriteString("Usage: recur generate TASK --out DIR [--seed N] [--train N] [--val N] [--test N]\n\n")
+	b.WriteString("Usage: recur generate TASK --out DIR " +
+		"[--seed N] [--train N] [--val N] [--test N]\n\n")
 	b.WriteString("Writes train, val and test splits of a synthetic task into DIR. Tasks:\n")
 	for _, task := range datagen.Tasks() {
 		d := task.Defaults
@@ -37,18 +38,21 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	}
 	task, err := datagen.Lookup(args[0])
 	if err != nil {
-		return fmt.Errorf("unknown task %q: use one of %s", args[0], strings.Join(datagen.TaskNames(), ", "))
+		return fmt.Errorf("unknown task %q: use one of %s",
+			args[0], strings.Join(datagen.TaskNames(), ", "))
 	}
 
 	fs := flag.NewFlagSet("recur generate "+task.Name, flag.ContinueOnError)
 	out := fs.String("out", "", "directory to write the files into, created if missing")
-	seed := fs.Uint64("seed", 1, "random seed; the same seed and sizes give the same files")
+	seed := fs.Uint64("seed", 1, "random seed (the same seed and sizes give the same files)")
 	train := fs.Int("train", task.Defaults.Train, "number of training examples")
 	val := fs.Int("val", task.Defaults.Val, "number of validation examples")
 	test := fs.Int("test", task.Defaults.Test, "number of test examples")
-	overwrite := fs.Bool("overwrite", false, "write into a directory that already contains files, replacing those of the same names")
+	overwrite := fs.Bool("overwrite", false,
+		"write into a directory that already contains files, replacing those of the same names")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: recur generate %s --out DIR [flags]\n\nWrites %s\n\nFlags:\n",
+		fmt.Fprintf(fs.Output(),
+			"Usage: recur generate %s --out DIR [flags]\n\nWrites %s\n\nFlags:\n",
 			task.Name, task.Summary)
 		fs.PrintDefaults()
 	}
@@ -71,8 +75,8 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	}
 
 	if entries, err := os.ReadDir(*out); err == nil && len(entries) > 0 && !*overwrite {
-		return fmt.Errorf("--out %s already contains files, which the generated ones could replace: "+
-			"choose a new directory, or pass --overwrite", *out)
+		return fmt.Errorf("--out %s already contains files, which the generated ones could "+
+			"replace: choose a new directory, or pass --overwrite", *out)
 	}
 
 	opt := datagen.Options{Seed: *seed, Train: *train, Val: *val, Test: *test}

@@ -27,19 +27,37 @@ type taskInfo struct {
 	images   string // the content of --images, or "" when the task reads none
 	tokens   string // default --tokens
 	outTok   string // default --output-tokens, or "" when there is no decoder
-	decoder  bool
-	imageReq bool // --images is required
+	decoder  bool   // the model has a decoder
+	imageReq bool   // --images is required
 }
 
 var taskInfos = map[string]taskInfo{
-	tasks.TaskClassify: {name: "classify", lines: "label<TAB>text (or label<TAB>image_index with --images)",
-		images: "pixels [images, rows, values per row], one row per step (optional)", tokens: tasks.TokensChars},
-	tasks.TaskTag: {name: "tag", lines: "tokens<TAB>tags, space-separated, one tag per token", tokens: tasks.TokensWords},
-	tasks.TaskSeq2Seq: {name: "seq2seq", lines: "source<TAB>target", tokens: tasks.TokensChars,
-		outTok: tasks.TokensChars, decoder: true},
-	tasks.TaskCaption: {name: "caption", lines: "image_index<TAB>caption",
-		images: "feature vectors [images, features] (.safetensors or .npy)", outTok: tasks.TokensWords,
-		decoder: true, imageReq: true},
+	tasks.TaskClassify: {
+		name:   "classify",
+		lines:  "label<TAB>text (or label<TAB>image_index with --images)",
+		images: "pixels [images, rows, values per row], one row per step (optional)",
+		tokens: tasks.TokensChars,
+	},
+	tasks.TaskTag: {
+		name:   "tag",
+		lines:  "tokens<TAB>tags, space-separated, one tag per token",
+		tokens: tasks.TokensWords,
+	},
+	tasks.TaskSeq2Seq: {
+		name:    "seq2seq",
+		lines:   "source<TAB>target",
+		tokens:  tasks.TokensChars,
+		outTok:  tasks.TokensChars,
+		decoder: true,
+	},
+	tasks.TaskCaption: {
+		name:     "caption",
+		lines:    "image_index<TAB>caption",
+		images:   "feature vectors [images, features] (.safetensors or .npy)",
+		outTok:   tasks.TokensWords,
+		decoder:  true,
+		imageReq: true,
+	},
 }
 
 // taskCommand returns the handler of "recur TASK train|predict".
@@ -48,7 +66,9 @@ func taskCommand(task string) func([]string, io.Writer, io.Writer) error {
 		info := taskInfos[task]
 		if len(args) == 0 || (args[0] != "train" && args[0] != "predict") {
 			if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-				fmt.Fprintf(stdout, "usage: recur %s train|predict [flags]; run \"recur %s train -h\" for the flags\n", task, task)
+				fmt.Fprintf(stdout, "usage: recur %s train|predict [flags]\n"+
+					"Run \"recur %s train -h\" or \"recur %s predict -h\" for the flags.\n",
+					task, task, task)
 				return flag.ErrHelp
 			}
 			fmt.Fprintf(stderr, "usage: recur %s train|predict [flags]\n", task)
@@ -77,25 +97,31 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 	fs.StringVar(&f.val, "val", "", "validation examples in the same format (default: none)")
 	if info.images != "" {
 		fs.StringVar(&f.images, "images", "", "images of the training examples: "+info.images)
-		fs.StringVar(&f.valImages, "val-images", "", "images of the validation examples (default: --images)")
+		fs.StringVar(&f.valImages, "val-images", "",
+			"images of the validation examples (default: --images)")
 	}
 	fs.StringVar(&f.cfg.Cell, "model", lstm.CellLSTM, "recurrent cell: lstm, gru or rnn")
 	fs.IntVar(&f.cfg.Layers, "layers", 1, "stacked recurrent layers")
-	fs.IntVar(&f.cfg.Hidden, "hidden", 128, "units per layer")
+	fs.IntVar(&f.cfg.Hidden, "hidden", 128, "hidden units per layer")
 	fs.IntVar(&f.cfg.Embed, "embed", 32, "embedding width")
 	if task != tasks.TaskTag && task != tasks.TaskCaption {
-		fs.StringVar(&f.cfg.Tokens, "tokens", info.tokens, "how input text splits: chars or words")
+		fs.StringVar(&f.cfg.Tokens, "tokens", info.tokens,
+			"how input text splits into tokens: chars or words")
 	}
 	if info.decoder {
-		fs.StringVar(&f.cfg.OutputTokens, "output-tokens", info.outTok, "how targets split: chars or words")
+		fs.StringVar(&f.cfg.OutputTokens, "output-tokens", info.outTok,
+			"how targets split into tokens: chars or words")
 		fs.IntVar(&f.beam, "beam", 0, "beam width when decoding the validation set (0: greedy)")
-		fs.Float64Var(&f.opt.WordDropout, "word-dropout", 0, "probability of replacing a decoder input token by <unk> in training")
+		fs.Float64Var(&f.opt.WordDropout, "word-dropout", 0,
+			"probability of replacing a decoder input token by <unk> in training")
 	}
 	if task == tasks.TaskClassify {
-		fs.StringVar(&f.cfg.Pool, "pool", tasks.PoolLast, "readout: last (the last step's output) or mean (mean over steps)")
+		fs.StringVar(&f.cfg.Pool, "pool", tasks.PoolLast,
+			"readout: last (the last step's output) or mean (the mean over the unpadded steps)")
 	}
 	if task == tasks.TaskCaption {
-		fs.BoolVar(&f.cfg.InitState, "init-state", false, "also set the initial hidden state from the image")
+		fs.BoolVar(&f.cfg.InitState, "init-state", false,
+			"also set the initial hidden state from the image")
 	}
 	fs.Float64Var(&f.opt.Dropout, "dropout", 0, "dropout probability between layers")
 	fs.Float64Var(&f.opt.ForgetBias, "forget-bias", 1, "LSTM forget-gate bias at initialisation")
@@ -103,11 +129,14 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 	fs.IntVar(&f.opt.Steps, "steps", 2000, "optimizer updates")
 	fs.Float64Var(&f.opt.LR, "lr", 0.003, "learning rate")
 	fs.StringVar(&f.opt.Optim, "optim", lstm.OptimAdam, "optimizer: adam, sgd or rmsprop")
-	fs.Float64Var(&f.opt.WeightDecay, "weight-decay", 0, "decoupled weight decay (AdamW style); 0 turns it off")
+	fs.Float64Var(&f.opt.WeightDecay, "weight-decay", 0,
+		"decoupled weight decay, as in AdamW (0: off)")
 	fs.Float64Var(&f.opt.Clip, "clip", 5, "clip the global gradient norm at this value (0: off)")
 	seed := fs.Uint64("seed", 1, "seed of the initial weights, the example order and dropout")
-	fs.IntVar(&f.opt.EvalEvery, "eval-every", 500, "steps between validation runs (0: only at the end)")
-	fs.IntVar(&f.logEvery, "log-every", 100, "steps between log lines when stderr is not a terminal")
+	fs.IntVar(&f.opt.EvalEvery, "eval-every", 500,
+		"steps between validation runs (0: only at the end)")
+	fs.IntVar(&f.logEvery, "log-every", 100,
+		"steps between log lines when stderr is not a terminal")
 	fs.StringVar(&f.device, "device", "auto", "backend: auto, cpu, cuda or cuda:N")
 	fs.StringVar(&f.precision, "precision", "fp32", "CUDA matrix products: fp32, tf32 or bf16")
 	fs.StringVar(&f.out, "out", "", "checkpoint directory to write")
@@ -116,13 +145,14 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 	}
 	f.opt.Seed = *seed
 	if f.data == "" {
-		return fmt.Errorf("no training data: pass --data FILE with lines %s (recur generate %s writes an example set)", info.lines, generatorFor(task))
+		return fmt.Errorf("missing --data: pass a file with lines %s "+
+			"(recur generate %s writes an example set)", info.lines, generatorFor(task))
 	}
 	if f.out == "" {
-		return fmt.Errorf("no checkpoint directory: pass --out DIR")
+		return fmt.Errorf("missing --out: pass the checkpoint directory to write")
 	}
 	if info.imageReq && f.images == "" {
-		return fmt.Errorf("no image features: pass --images FILE with %s", info.images)
+		return fmt.Errorf("missing --images: pass a file of image %s", info.images)
 	}
 	if f.logEvery < 1 {
 		return fmt.Errorf("invalid log interval %d (--log-every): use 1 or more", f.logEvery)
@@ -131,7 +161,8 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 		return err
 	}
 	if entries, err := os.ReadDir(f.out); err == nil && len(entries) > 0 {
-		return fmt.Errorf("%s already exists and is not empty: choose another --out, or delete it to train again", f.out)
+		return fmt.Errorf("%s already exists and is not empty: choose another --out, "+
+			"or delete it to train again", f.out)
 	}
 	if err := lstm.CheckCheckpointDir(f.out, false); err != nil {
 		return err
@@ -141,12 +172,13 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 	}
 	for _, mode := range []string{f.cfg.Tokens, f.cfg.OutputTokens} {
 		if mode != "" && mode != tasks.TokensChars && mode != tasks.TokensWords {
-			return fmt.Errorf("invalid tokens %q (--tokens, --output-tokens): use chars or words", mode)
+			return fmt.Errorf("invalid tokens %q (--tokens, --output-tokens): use chars or words",
+				mode)
 		}
 	}
 
 	// The training file is read twice (for the vocabularies, then the examples), so a pipe
-	// such as <(zcat data.gz) is copied to a temporary file first.
+	// such as <(zcat data.gz) is copied to a temporary file first, and so is a piped --val.
 	for _, p := range []*string{&f.data, &f.val} {
 		path, cleanup, err := regularFile(*p)
 		if err != nil {
@@ -173,7 +205,8 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 		if vi == "" {
 			vi = f.images
 		}
-		if val, err = tasks.Load(f.cfg, vocabs, tasks.Sources{Path: f.val, Images: vi}); err != nil {
+		val, err = tasks.Load(f.cfg, vocabs, tasks.Sources{Path: f.val, Images: vi})
+		if err != nil {
 			return err
 		}
 	}
@@ -214,7 +247,7 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 	n := 0
 	started := time.Now()
 	decode := tasks.DecodeOptions{Beam: f.beam}
-	tr.Val = nil // evaluated below, so the beam width applies
+	tr.Val = nil // Run would decode greedily, so the callback evaluates with --beam instead
 	best, bestStep := math.Inf(-1), -1
 	var saveErr error
 	runErr := tr.Run(ctx, func(pr tasks.Progress) {
@@ -225,11 +258,12 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 			n++
 		}
 		last := pr.Step >= f.opt.Steps
-		if val != nil && !pr.Skipped && (last || (f.opt.EvalEvery > 0 && pr.Step%f.opt.EvalEvery == 0)) {
+		evalStep := last || (f.opt.EvalEvery > 0 && pr.Step%f.opt.EvalEvery == 0)
+		if val != nil && !pr.Skipped && evalStep {
 			mt := tasks.Evaluate(m, val, f.opt.Batch, decode)
 			note := ""
-			// The checkpoint keeps the weights of the best validation so far: the highest
-			// accuracy, and of equal ones the lowest loss.
+			// The checkpoint keeps the weights with the best validation so far: the highest
+			// accuracy, and among equal accuracies the lowest loss.
 			if score := mt.Accuracy - 1e-9*mt.Loss; score > best && saveErr == nil {
 				if saveErr = tasks.SaveModel(f.out, m, &f.opt, pr.Step); saveErr == nil {
 					best, bestStep = score, pr.Step
@@ -262,7 +296,8 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 	if runErr != nil && !errors.Is(runErr, context.Canceled) {
 		p.abort()
 		if bestStep >= 0 {
-			return fmt.Errorf("%w; %s contains the weights of step %d, the best validation so far", runErr, f.out, bestStep)
+			return fmt.Errorf("%w (%s contains the weights of step %d, the best validation so far)",
+				runErr, f.out, bestStep)
 		}
 		return runErr
 	}
@@ -277,7 +312,8 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 	}
 	saved := fmt.Sprintf("the checkpoint in %s contains the weights of step %d", f.out, steps)
 	if bestStep >= 0 {
-		saved = fmt.Sprintf("the checkpoint in %s contains the weights of step %d, the best validation", f.out, bestStep)
+		saved = fmt.Sprintf("the checkpoint in %s contains the weights of step %d, "+
+			"the best validation", f.out, bestStep)
 	}
 	if interrupted != nil {
 		p.abort()
@@ -285,11 +321,12 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 		return errInterrupted{interrupted}
 	}
 	p.finish()
-	fmt.Fprintf(stdout, "done: %d steps in %s; %s\n", steps, time.Since(started).Round(time.Second), saved)
+	fmt.Fprintf(stdout, "done: %d steps in %s; %s\n",
+		steps, time.Since(started).Round(time.Second), saved)
 	return nil
 }
 
-// generatorFor names the recur generate data set of a task.
+// generatorFor returns the name of the recur generate data set for a task.
 func generatorFor(task string) string {
 	switch task {
 	case tasks.TaskSeq2Seq:
@@ -300,7 +337,10 @@ func generatorFor(task string) string {
 	return task
 }
 
-func printTaskConfig(w io.Writer, f *taskTrainFlags, m *tasks.Model, train, val *tasks.Data, be engine.Backend) {
+// printTaskConfig prints the table of data, model and training settings before training.
+func printTaskConfig(
+	w io.Writer, f *taskTrainFlags, m *tasks.Model, train, val *tasks.Data, be engine.Backend,
+) {
 	c := f.cfg
 	nVal := 0
 	if val != nil {
@@ -314,17 +354,23 @@ func printTaskConfig(w io.Writer, f *taskTrainFlags, m *tasks.Model, train, val 
 		{"parameters", fmt.Sprint(m.Params.Len())},
 	}
 	if len(c.Vocab) > 0 {
-		rows = append(rows, [2]string{"input vocabulary", fmt.Sprintf("%d %s", len(c.Vocab), c.Tokens)})
+		vocab := fmt.Sprintf("%d %s", len(c.Vocab), c.Tokens)
+		rows = append(rows, [2]string{"input vocabulary", vocab})
 	}
-	rows = append(rows, [2]string{"outputs", fmt.Sprintf("%d: %s", len(c.Outputs), preview(c.Outputs))})
+	outputs := fmt.Sprintf("%d: %s", len(c.Outputs), preview(c.Outputs))
+	rows = append(rows, [2]string{"outputs", outputs})
 	batch := min(f.opt.Batch, len(train.Examples))
-	rows = append(rows, [2]string{"training", fmt.Sprintf("%d steps of %d examples, %s lr %g, clip %g, dropout %g, seed %d",
-		f.opt.Steps, batch, f.opt.Optim, f.opt.LR, f.opt.Clip, f.opt.Dropout, f.opt.Seed)})
+	training := fmt.Sprintf("%d steps of %d examples, %s lr %g, clip %g, dropout %g, seed %d",
+		f.opt.Steps, batch, f.opt.Optim, f.opt.LR, f.opt.Clip, f.opt.Dropout, f.opt.Seed)
+	rows = append(rows, [2]string{"training", training})
 	if batch < f.opt.Batch {
-		rows = append(rows, [2]string{"note", fmt.Sprintf("--batch %d is more than the %d training examples, so each step trains on all of them", f.opt.Batch, batch)})
+		note := fmt.Sprintf("--batch %d is more than the %d training examples, "+
+			"so each step trains on all of them", f.opt.Batch, batch)
+		rows = append(rows, [2]string{"note", note})
 	}
 	if f.opt.Dropout > 0 && c.Layers == 1 {
-		rows = append(rows, [2]string{"note", "--dropout acts between stacked layers, so with --layers 1 it does nothing"})
+		note := "--dropout acts between stacked layers, so with --layers 1 it does nothing"
+		rows = append(rows, [2]string{"note", note})
 	}
 	for _, r := range rows {
 		fmt.Fprintf(w, "  %-17s %s\n", r[0], r[1])
@@ -349,7 +395,7 @@ func describeModel(c tasks.Config) string {
 	return fmt.Sprintf("%s, %d layer(s) of %d units%s%s", c.Cell, c.Layers, c.Hidden, stacks, input)
 }
 
-// preview lists up to 10 names.
+// preview joins the first 10 names with spaces, followed by " …" when there are more.
 func preview(names []string) string {
 	if len(names) <= 10 {
 		return strings.Join(names, " ")
@@ -357,6 +403,7 @@ func preview(names []string) string {
 	return strings.Join(names[:10], " ") + " …"
 }
 
+// describeMetrics formats the metrics of a validation or prediction run as one line.
 func describeMetrics(task string, mt tasks.Metrics) string {
 	if mt.Count == 0 {
 		return "no expected outputs to score"
@@ -365,15 +412,19 @@ func describeMetrics(task string, mt tasks.Metrics) string {
 	case tasks.TaskClassify:
 		return fmt.Sprintf("accuracy %.2f%% of %d, loss %.4f", 100*mt.Accuracy, mt.Count, mt.Loss)
 	case tasks.TaskTag:
-		return fmt.Sprintf("token accuracy %.2f%% of %d tokens in %d lines, loss %.4f", 100*mt.Accuracy, mt.Tokens, mt.Count, mt.Loss)
+		return fmt.Sprintf("token accuracy %.2f%% of %d tokens in %d lines, loss %.4f",
+			100*mt.Accuracy, mt.Tokens, mt.Count, mt.Loss)
 	}
-	return fmt.Sprintf("exact match %.2f%% of %d, token accuracy %.2f%%, loss %.4f", 100*mt.Accuracy, mt.Count, 100*mt.TokenAccuracy, mt.Loss)
+	return fmt.Sprintf("exact match %.2f%% of %d, token accuracy %.2f%%, loss %.4f",
+		100*mt.Accuracy, mt.Count, 100*mt.TokenAccuracy, mt.Loss)
 }
 
 func runTaskPredict(info taskInfo, task string, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("recur "+task+" predict", flag.ContinueOnError)
 	ckpt := fs.String("checkpoint", "", "checkpoint directory written by recur "+task+" train")
-	data := fs.String("data", "", "examples in the training format ("+info.lines+"), or inputs alone, one per line without a tab")
+	data := fs.String("data", "",
+		"examples in the training format ("+info.lines+"), "+
+			"or inputs alone, one per line without a tab")
 	var images string
 	if info.images != "" {
 		fs.StringVar(&images, "images", "", "images of the examples: "+info.images)
@@ -385,9 +436,11 @@ func runTaskPredict(info taskInfo, task string, args []string, stdout, stderr io
 	var dec tasks.DecodeOptions
 	if info.decoder {
 		fs.IntVar(&dec.Beam, "beam", 0, "beam width (0 or 1: greedy)")
-		fs.IntVar(&dec.MaxLen, "max-len", 0, "most tokens per output (0: twice the longest training target)")
-		fs.Float64Var(&dec.Temperature, "temperature", 0, "sample at this temperature instead of taking the most likely token")
-		fs.Uint64Var(&dec.Seed, "seed", 1, "seed of sampling")
+		fs.IntVar(&dec.MaxLen, "max-len", 0,
+			"max tokens per output, End included (0: twice the longest target, plus 4)")
+		fs.Float64Var(&dec.Temperature, "temperature", 0,
+			"sample at this temperature instead of taking the most likely token")
+		fs.Uint64Var(&dec.Seed, "seed", 1, "seed for --temperature sampling")
 	}
 	device := fs.String("device", "auto", "backend: auto, cpu, cuda or cuda:N")
 	precision := fs.String("precision", "fp32", "CUDA matrix products: fp32, tf32 or bf16")
@@ -406,9 +459,11 @@ func runTaskPredict(info taskInfo, task string, args []string, stdout, stderr io
 	case dec.MaxLen < 0:
 		return fmt.Errorf("invalid --max-len %d: use 0 (automatic) or more", dec.MaxLen)
 	case !(dec.Temperature >= 0) || math.IsInf(dec.Temperature, 0):
-		return fmt.Errorf("invalid --temperature %g: use 0 (most likely token) or a positive number such as 0.8", dec.Temperature)
+		return fmt.Errorf("invalid --temperature %g: use 0 (most likely token) or a positive "+
+			"number such as 0.8", dec.Temperature)
 	case dec.Temperature > 0 && dec.Beam > 1:
-		return fmt.Errorf("--temperature %g samples and --beam %d searches: choose one", dec.Temperature, dec.Beam)
+		return fmt.Errorf("--temperature %g (sampling) and --beam %d (beam search) "+
+			"cannot be combined: pass only one", dec.Temperature, dec.Beam)
 	}
 	if *out != "" {
 		if err := checkPredictionsPath(*out, *overwrite, *data, *ckpt); err != nil {
@@ -425,7 +480,8 @@ func runTaskPredict(info taskInfo, task string, args []string, stdout, stderr io
 		return err
 	}
 	if m.Cfg.Task != task {
-		return fmt.Errorf("checkpoint %s contains a %s model: use recur %s predict", *ckpt, m.Cfg.Task, m.Cfg.Task)
+		return fmt.Errorf("checkpoint %s contains a %s model: use recur %s predict",
+			*ckpt, m.Cfg.Task, m.Cfg.Task)
 	}
 	vocabs, err := tasks.VocabsFromConfig(m.Cfg)
 	if err != nil {
@@ -440,7 +496,8 @@ func runTaskPredict(info taskInfo, task string, args []string, stdout, stderr io
 	if err != nil {
 		return err
 	}
-	d, err := tasks.Load(m.Cfg, vocabs, tasks.Sources{Path: dataPath, Images: images, Unlabeled: !labeled})
+	src := tasks.Sources{Path: dataPath, Images: images, Unlabeled: !labeled}
+	d, err := tasks.Load(m.Cfg, vocabs, src)
 	if err != nil {
 		return err
 	}
@@ -476,9 +533,9 @@ func runTaskPredict(info taskInfo, task string, args []string, stdout, stderr io
 	return nil
 }
 
-// regularFile returns path itself when it is a regular file (or ""), and otherwise the path of
-// a temporary copy of what it yields, for pipes and process substitutions, which can be read
-// only once. cleanup removes the copy.
+// regularFile returns path unchanged when it is empty, missing or a regular file. Otherwise,
+// for pipes and process substitutions, which can be read only once, it copies the content
+// into a temporary file and returns that file's path. cleanup removes the copy.
 func regularFile(path string) (string, func(), error) {
 	none := func() {}
 	st, err := os.Stat(path)
@@ -518,13 +575,17 @@ func checkPredictionsPath(path string, overwrite bool, data, ckpt string) error 
 		return a
 	}
 	if abs(path) == abs(data) {
-		return fmt.Errorf("--out %s is the --data file: write the predictions to another file", path)
+		return fmt.Errorf("--out %s is the --data file: write the predictions to another file",
+			path)
 	}
-	if rel, err := filepath.Rel(abs(ckpt), abs(path)); err == nil && !strings.HasPrefix(rel, "..") {
-		return fmt.Errorf("--out %s is inside the checkpoint %s: write the predictions elsewhere", path, ckpt)
+	rel, err := filepath.Rel(abs(ckpt), abs(path))
+	if err == nil && !strings.HasPrefix(rel, "..") {
+		return fmt.Errorf("--out %s is inside the checkpoint %s: write the predictions elsewhere",
+			path, ckpt)
 	}
 	if _, err := os.Stat(path); err == nil && !overwrite {
-		return fmt.Errorf("--out %s already exists: choose another file, or pass --overwrite to replace it", path)
+		return fmt.Errorf("--out %s already exists: choose another file, "+
+			"or pass --overwrite to replace it", path)
 	}
 	return nil
 }
@@ -542,11 +603,13 @@ func printExamples(w io.Writer, preds []tasks.Prediction, n int) {
 				fmt.Fprintf(w, "%s:\n", map[bool]string{false: "wrong", true: "right"}[right])
 			}
 			shown++
-			fmt.Fprintf(w, "  input %q\n    expected  %s\n    predicted %s\n", clip(p.Example.Text, 70), p.Example.Want, p.Output)
+			fmt.Fprintf(w, "  input %q\n    expected  %s\n    predicted %s\n",
+				clip(p.Example.Text, 70), p.Example.Want, p.Output)
 		}
 	}
 }
 
+// clip shortens s to its first n characters followed by "…" when it is longer.
 func clip(s string, n int) string {
 	r := []rune(s)
 	if len(r) <= n {

@@ -17,11 +17,11 @@ import (
 // start another one.
 const ChildEnv = "RECUR_FAKECUDA_CHILD"
 
-// Violation starts each line that the fake driver prints on misuse.
+// Violation is the prefix of each line that the fake driver prints on misuse.
 const Violation = "fakecuda: violation:"
 
-// Build compiles the fake driver with gcc into a temporary directory and returns it. Without
-// gcc it skips the test, or fails it when CI=true.
+// Build compiles the fake driver with gcc into a temporary directory, links libcublas.so to it
+// there, and returns the directory. Without gcc it skips the test, or fails it when CI=true.
 func Build(t testing.TB) string {
 	t.Helper()
 	gcc, err := exec.LookPath("gcc")
@@ -47,8 +47,8 @@ func Build(t testing.TB) string {
 	return dir
 }
 
-// Env returns the environment of a child process whose CUDA driver and cuBLAS are the fake
-// ones built into dir.
+// Env returns the environment of a child test process that loads the fake CUDA driver and
+// cuBLAS built into dir, with ChildEnv set.
 func Env(dir string) []string {
 	loaderPath := dir
 	if old := os.Getenv("LD_LIBRARY_PATH"); old != "" {
