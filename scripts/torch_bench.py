@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Measure PyTorch's speed on recur's benchmark workload, for cmd/bench --compare pytorch.
 
-Workload: nn.Embedding(V, H) -> nn.LSTM or nn.RNN (tanh), L layers of H units, time-major
+Workload: nn.Embedding(V, H) -> nn.LSTM, nn.GRU or nn.RNN (tanh), L layers of H units, time-major
 -> nn.Linear(H, V) -> cross-entropy over random tokens; Adam (lr 2e-3), gradient norm
 clipped at 5, truncated BPTT (the state of one chunk starts the next, detached).
 
@@ -27,7 +27,7 @@ def fail(message):
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", choices=["lstm", "rnn"], default="lstm", help="recurrent cell")
+    p.add_argument("--model", choices=["lstm", "gru", "rnn"], default="lstm", help="recurrent cell")
     p.add_argument("--hidden", type=int, default=512, help="H: units per layer and embedding width")
     p.add_argument("--layers", type=int, default=2, help="L: stacked recurrent layers")
     p.add_argument("--batch", type=int, default=64, help="B: parallel streams")
@@ -70,7 +70,7 @@ def main():
     torch.manual_seed(args.seed)
 
     V, H, L, B, T = args.vocab, args.hidden, args.layers, args.batch, args.seq
-    recurrent = nn.LSTM if args.model == "lstm" else nn.RNN
+    recurrent = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[args.model]
     embedding = nn.Embedding(V, H).to(device)
     rnn = recurrent(H, H, num_layers=L).to(device)
     head = nn.Linear(H, V).to(device)

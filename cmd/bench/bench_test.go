@@ -158,7 +158,7 @@ func TestHelpListsFlags(t *testing.T) {
 
 func TestParseFlagsInvalid(t *testing.T) {
 	for _, args := range [][]string{
-		{"--model", "gru"}, {"--precision", "fp16"}, {"--steps", "0"}, {"--backends", "tpu"},
+		{"--model", "lstmx"}, {"--precision", "fp16"}, {"--steps", "0"}, {"--backends", "tpu"},
 		{"--compare", "jax"}, {"--shapes", "1x1"}, {"extra"},
 	} {
 		if _, err := parseFlags(args, &bytes.Buffer{}); err == nil {

@@ -72,7 +72,7 @@ func pytorchLibrary(cfg config) (library, error) {
 	if err := checkProgram(cpu.command, cfg); err != nil {
 		return library{}, fmt.Errorf("%w; install PyTorch for %s (Debian: apt-get install python3-torch) or set RECUR_PYTHON to an interpreter that has it", err, python)
 	}
-	return library{name: "pytorch", cpu: cpu, cuda: cuda, models: []string{"lstm", "rnn"}}, nil
+	return library{name: "pytorch", cpu: cpu, cuda: cuda, models: []string{"lstm", "gru", "rnn"}}, nil
 }
 
 func gorgoniaLibrary(cfg config) (library, error) {

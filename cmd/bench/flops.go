@@ -4,8 +4,8 @@ package main
 // and element-wise work (gate activations, softmax, Adam, clipping) is left out, because the
 // GEMM peak that these counts are divided by measures matrix products only.
 //
-// One forward pass over a chunk of B·T tokens runs, with G = 4 gates for the LSTM and 1 for
-// the tanh RNN, in_0 = E = H and in_l = H above:
+// One forward pass over a chunk of B·T tokens runs, with G = 4 gates for the LSTM, 3 for the
+// GRU and 1 for the tanh RNN, in_0 = E = H and in_l = H above:
 //
 //	per layer l:  input projection   [B·T × in_l] · [in_l × G·H]   2·B·T·G·H·in_l
 //	              recurrent products T × [B × H] · [H × G·H]        2·B·T·G·H·H
@@ -17,9 +17,9 @@ package main
 
 // forwardFLOPs returns the matrix-product FLOPs of one forward pass of sh.
 func forwardFLOPs(model string, sh shape) float64 {
-	G := 1.0
-	if model == "lstm" {
-		G = 4
+	G := map[string]float64{"lstm": 4, "gru": 3}[model]
+	if G == 0 {
+		G = 1 // the tanh RNN
 	}
 	H := float64(sh.Hidden)
 	perToken := 0.0

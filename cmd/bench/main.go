@@ -81,7 +81,7 @@ func parseFlags(args []string, errOut io.Writer) (config, error) {
 	shapes := fs.String("shapes", "128x1x32x64,512x2x64x100", "comma-separated shapes `HxLxBxT` or HxLxBxTxV: hidden units (also the embedding width), layers, batch, sequence length and, optionally, vocabulary size")
 	standard := fs.Bool("standard", false, "run the standard shapes instead of --shapes: 128x1x32x64, 256x2x32x64, 512x2x64x100, 1024x1x64x100, and with a cuda backend also 512x2x8x100 and 512x2x256x100")
 	vocab := fs.Int("vocab", 65, "vocabulary size of shapes that give none")
-	model := fs.String("model", "lstm", "recurrent cell: lstm or rnn (tanh)")
+	model := fs.String("model", "lstm", "recurrent cell: lstm, gru or rnn (tanh)")
 	backendList := fs.String("backends", "cpu", "comma-separated backends: cpuref (float64 reference, slow), cpu, cuda or cuda:N")
 	precision := fs.String("precision", "fp32", "CUDA matrix products: fp32, tf32 or bf16 (cpu computes in fp32, cpuref in fp64)")
 	steps := fs.Int("steps", 20, "timed training steps, and timed inference passes, per shape")
@@ -124,8 +124,8 @@ func parseFlags(args []string, errOut io.Writer) (config, error) {
 		return config{}, err
 	}
 	switch {
-	case *model != "lstm" && *model != "rnn":
-		return config{}, fmt.Errorf("invalid --model %q: use lstm or rnn", *model)
+	case *model != "lstm" && *model != "gru" && *model != "rnn":
+		return config{}, fmt.Errorf("invalid --model %q: use lstm, gru or rnn", *model)
 	case *precision != "fp32" && *precision != "tf32" && *precision != "bf16":
 		return config{}, fmt.Errorf("invalid --precision %q: use fp32, tf32 or bf16", *precision)
 	case *vocab < 2 || *vocab > maxShapeDim:
