@@ -72,7 +72,12 @@ func Predict(m *Model, d *Data, B int, opt DecodeOptions) (Metrics, []Prediction
 	V := len(cfg.Outputs)
 	maxLen := opt.MaxLen
 	if maxLen <= 0 {
-		maxLen = 2 + 2*max(decT, cfg.MaxTarget+1)
+		longest := cfg.MaxTarget
+		if longest == 0 {
+			// A checkpoint written before max_target was stored.
+			longest = defaultMaxTarget
+		}
+		maxLen = 2 + 2*max(decT, longest+1)
 	}
 	rng := rand.New(rand.NewPCG(opt.Seed, 0x6465636f6465))
 
@@ -228,6 +233,10 @@ func (m *Model) decodeStep(w *Workspace, ids []int32) []float32 {
 	}
 	return out
 }
+
+// defaultMaxTarget stands in for the longest training target of a checkpoint that does not
+// record it, so that decoding inputs alone still has room for a typical output.
+const defaultMaxTarget = 50
 
 // firstOutput is the first id a decoder may emit: Pad, Unk and Start come before it.
 const firstOutput = 3

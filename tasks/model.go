@@ -601,8 +601,14 @@ func (m *Model) ZeroGrads() { m.be.Fill(m.Grads, 0) }
 func argmaxRows(x []float32, n int) []int32 {
 	out := make([]int32, len(x)/n)
 	for r := range out {
-		row := x[r*n : (r+1)*n]
-		out[r] = int32(slices.Index(row, slices.Max(row)))
+		// NaN compares false, so a row of NaN logits (from diverged weights) picks index 0
+		// instead of an index of −1.
+		best := float32(math.Inf(-1))
+		for j, v := range x[r*n : (r+1)*n] {
+			if v > best {
+				best, out[r] = v, int32(j)
+			}
+		}
 	}
 	return out
 }

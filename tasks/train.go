@@ -187,9 +187,12 @@ func (tr *Trainer) Run(ctx context.Context, report func(Progress)) error {
 		}
 		if tr.skipRun >= maxSkipsInARow {
 			report(p)
+			advice := fmt.Sprintf("lower --lr (now %g) or --clip (now %g)", tr.O.LR, tr.O.Clip)
+			if tr.O.Clip == 0 {
+				advice = fmt.Sprintf("lower --lr (now %g) or clip the gradient with --clip 5", tr.O.LR)
+			}
 			return fmt.Errorf("%w: the loss or gradient was not finite for %d steps in a row "+
-				"up to step %d, so lower --lr (now %g) or --clip",
-				ErrDiverged, tr.skipRun, p.Step, tr.O.LR)
+				"up to step %d, so %s", ErrDiverged, tr.skipRun, p.Step, advice)
 		}
 		last := tr.Opt.Step >= tr.O.Steps
 		if tr.Val != nil && (last || (tr.O.EvalEvery > 0 && tr.Opt.Step%tr.O.EvalEvery == 0)) {

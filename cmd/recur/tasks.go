@@ -83,6 +83,7 @@ func taskCommand(task string) func([]string, io.Writer, io.Writer) error {
 
 type taskTrainFlags struct {
 	data, images, val, valImages string
+	dataName                     string // --data as given, before a pipe is copied
 	cfg                          tasks.Config
 	opt                          tasks.TrainOptions
 	beam, logEvery               int
@@ -179,25 +180,37 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 
 	// The training file is read twice (for the vocabularies, then the examples), so a pipe
 	// such as <(zcat data.gz) is copied to a temporary file first, and so is a piped --val.
+	// Messages name the file the user gave, not its copy.
+	f.dataName = f.data
+	var copies []string
 	for _, p := range []*string{&f.data, &f.val} {
 		path, cleanup, err := regularFile(*p)
 		if err != nil {
 			return err
 		}
 		defer cleanup()
+		if path != *p {
+			copies = append(copies, path, *p)
+		}
 		*p = path
+	}
+	named := func(err error) error {
+		if err == nil || len(copies) == 0 {
+			return err
+		}
+		return errors.New(strings.NewReplacer(copies...).Replace(err.Error()))
 	}
 	src := tasks.Sources{Path: f.data, Images: f.images}
 	vocabs, err := tasks.BuildVocabs(&f.cfg, src)
 	if err != nil {
-		return err
+		return named(err)
 	}
 	if err := f.cfg.Validate(); err != nil {
 		return err
 	}
 	train, err := tasks.Load(f.cfg, vocabs, src)
 	if err != nil {
-		return err
+		return named(err)
 	}
 	var val *tasks.Data
 	if f.val != "" {
@@ -207,7 +220,7 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 		}
 		val, err = tasks.Load(f.cfg, vocabs, tasks.Sources{Path: f.val, Images: vi})
 		if err != nil {
-			return err
+			return named(err)
 		}
 	}
 
@@ -248,7 +261,8 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 	started := time.Now()
 	decode := tasks.DecodeOptions{Beam: f.beam}
 	tr.Val = nil // Run would decode greedily, so the callback evaluates with --beam instead
-	best, bestStep := math.Inf(-1), -1
+	var best tasks.Metrics
+	bestStep := -1
 	var saveErr error
 	runErr := tr.Run(ctx, func(pr tasks.Progress) {
 		if pr.Skipped {
@@ -264,9 +278,11 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 			note := ""
 			// The checkpoint keeps the weights with the best validation so far: the highest
 			// accuracy, and among equal accuracies the lowest loss.
-			if score := mt.Accuracy - 1e-9*mt.Loss; score > best && saveErr == nil {
+			better := bestStep < 0 || mt.Accuracy > best.Accuracy ||
+				(mt.Accuracy == best.Accuracy && mt.Loss < best.Loss)
+			if better && saveErr == nil {
 				if saveErr = tasks.SaveModel(f.out, m, &f.opt, pr.Step); saveErr == nil {
-					best, bestStep = score, pr.Step
+					best, bestStep = mt, pr.Step
 					note = "  (best so far, saved)"
 				}
 			}
@@ -295,6 +311,9 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 	}
 	if runErr != nil && !errors.Is(runErr, context.Canceled) {
 		p.abort()
+		if errors.Is(runErr, tasks.ErrDiverged) && bestStep < 0 {
+			return fmt.Errorf("%w; no checkpoint was written", runErr)
+		}
 		if bestStep >= 0 {
 			return fmt.Errorf("%w (%s contains the weights of step %d, the best validation so far)",
 				runErr, f.out, bestStep)
@@ -349,7 +368,7 @@ func printTaskConfig(
 	rows := [][2]string{
 		{"task", c.Task},
 		{"backend", be.Name()},
-		{"data", fmt.Sprintf("%s (%d examples; validation %d)", f.data, len(train.Examples), nVal)},
+		{"data", fmt.Sprintf("%s (%d examples; validation %d)", f.dataName, len(train.Examples), nVal)},
 		{"model", describeModel(c)},
 		{"parameters", fmt.Sprint(m.Params.Len())},
 	}
@@ -466,7 +485,11 @@ func runTaskPredict(info taskInfo, task string, args []string, stdout, stderr io
 			"cannot be combined: pass only one", dec.Temperature, dec.Beam)
 	}
 	if *out != "" {
-		if err := checkPredictionsPath(*out, *overwrite, *data, *ckpt); err != nil {
+		inputs := map[string]string{"--data": *data}
+		if images != "" {
+			inputs["--images"] = images
+		}
+		if err := checkPredictionsPath(*out, *overwrite, *ckpt, inputs); err != nil {
 			return err
 		}
 	}
@@ -499,6 +522,9 @@ func runTaskPredict(info taskInfo, task string, args []string, stdout, stderr io
 	src := tasks.Sources{Path: dataPath, Images: images, Unlabeled: !labeled}
 	d, err := tasks.Load(m.Cfg, vocabs, src)
 	if err != nil {
+		if dataPath != *data {
+			err = errors.New(strings.ReplaceAll(err.Error(), dataPath, *data))
+		}
 		return err
 	}
 	mt, preds := tasks.Predict(m, d, *batch, dec)
@@ -516,7 +542,7 @@ func runTaskPredict(info taskInfo, task string, args []string, stdout, stderr io
 	if *out == "" {
 		io.WriteString(stdout, lines.String())
 	} else {
-		if err := lstm.WriteFileSync(*out, []byte(lines.String())); err != nil {
+		if err := writePredictions(*out, []byte(lines.String())); err != nil {
 			return err
 		}
 		report = stdout
@@ -564,30 +590,55 @@ func regularFile(path string) (string, func(), error) {
 	return tmp.Name(), cleanup, nil
 }
 
-// checkPredictionsPath returns an error unless predictions may be written to path: it must
-// not be the data file or inside the checkpoint, and must not exist unless overwrite is set.
-func checkPredictionsPath(path string, overwrite bool, data, ckpt string) error {
-	abs := func(p string) string {
-		a, err := filepath.Abs(p)
+// checkPredictionsPath returns an error unless predictions may be written to path. Links are
+// followed, so the file must not be the data or images file (or a hard link to one) and must
+// not lie inside the checkpoint. Its directory must exist, and the file must not exist
+// unless overwrite is set.
+func checkPredictionsPath(path string, overwrite bool, ckpt string, inputs map[string]string) error {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return fmt.Errorf("--out %s is a directory: name a file in it", path)
+	}
+	dir := filepath.Dir(path)
+	realDir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return fmt.Errorf("--out %s: the directory %s does not exist: create it first", path, dir)
+	}
+	target := filepath.Join(realDir, filepath.Base(path))
+	_, lerr := os.Lstat(path)
+	exists := lerr == nil
+	if exists {
+		real, err := filepath.EvalSymlinks(path)
 		if err != nil {
-			return filepath.Clean(p)
+			return fmt.Errorf("--out %s is a link to a missing file: remove it or choose another file", path)
 		}
-		return a
+		target = real
 	}
-	if abs(path) == abs(data) {
-		return fmt.Errorf("--out %s is the --data file: write the predictions to another file",
-			path)
+	if tst, err := os.Stat(target); err == nil {
+		for flagName, p := range inputs {
+			if pst, err := os.Stat(p); err == nil && os.SameFile(tst, pst) {
+				return fmt.Errorf("--out %s is the %s file: write the predictions to another file", path, flagName)
+			}
+		}
 	}
-	rel, err := filepath.Rel(abs(ckpt), abs(path))
-	if err == nil && !strings.HasPrefix(rel, "..") {
-		return fmt.Errorf("--out %s is inside the checkpoint %s: write the predictions elsewhere",
-			path, ckpt)
+	if realCk, err := filepath.EvalSymlinks(ckpt); err == nil {
+		rel, err := filepath.Rel(realCk, target)
+		if err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return fmt.Errorf("--out %s is inside the checkpoint %s: write the predictions elsewhere", path, ckpt)
+		}
 	}
-	if _, err := os.Stat(path); err == nil && !overwrite {
-		return fmt.Errorf("--out %s already exists: choose another file, "+
-			"or pass --overwrite to replace it", path)
+	if exists && !overwrite {
+		return fmt.Errorf("--out %s already exists: choose another file, or pass --overwrite to replace it", path)
 	}
 	return nil
+}
+
+// writePredictions writes data to path, synced to the disk when path is a regular file (and
+// plainly to a device such as /dev/stdout).
+func writePredictions(path string, data []byte) error {
+	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
+		return os.WriteFile(path, data, 0o644)
+	}
+	return lstm.WriteFileSync(path, data)
 }
 
 // printExamples prints up to n wrong predictions and n right ones, side by side with what

@@ -172,3 +172,40 @@ func TestClassifyTrainReadsPipe(t *testing.T) {
 		t.Errorf("stdout %q does not report the 40 examples of the pipe", out)
 	}
 }
+
+func TestPredictOutFollowsLinks(t *testing.T) {
+	dir := t.TempDir()
+	data, ckpt := trainClassifier(t, dir)
+	symlink := filepath.Join(dir, "preds-link.tsv")
+	hardlink := filepath.Join(dir, "preds-hard.tsv")
+	if err := os.Symlink(data, symlink); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(data, hardlink); err != nil {
+		t.Fatal(err)
+	}
+	ckptLink := filepath.Join(dir, "ck-link")
+	if err := os.Symlink(ckpt, ckptLink); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, out, want string
+	}{
+		{"symbolic link to the data", symlink, "is the --data file"},
+		{"hard link to the data", hardlink, "is the --data file"},
+		{"file under a link to the checkpoint", filepath.Join(ckptLink, "preds.tsv"), "is inside the checkpoint"},
+		{"missing directory", filepath.Join(dir, "missing", "preds.tsv"), "does not exist: create it first"},
+		{"directory", dir, "is a directory"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, _, errOut := recur(t, "classify", "predict", "--checkpoint", ckpt, "--data", data, "--out", c.out, "--overwrite", "--device", "cpu")
+			if code != 1 || !strings.Contains(errOut, c.want) {
+				t.Errorf("exit %d, stderr %q; want exit 1 and %q", code, errOut, c.want)
+			}
+		})
+	}
+	if got, _ := os.ReadFile(data); string(got) != sentimentLines() {
+		t.Errorf("the data file was changed")
+	}
+}
