@@ -322,3 +322,14 @@ func TestBeamMatchesReferenceSearch(t *testing.T) {
 		}
 	})
 }
+
+func TestArgmaxRowsSkipsNaN(t *testing.T) {
+	nan := float32(math.NaN())
+	got := argmaxRows([]float32{nan, nan, nan, 1, nan, 3, 2, 2, 0}, 3)
+	want := []int32{0, 2, 0}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("row %d: argmax = %d, want %d", i, got[i], want[i])
+		}
+	}
+}
