@@ -58,10 +58,6 @@ var GateNames = []string{"i", "f", "g", "o"}
 // own workspace and leaves m.Grads unchanged.
 func GradientFlow(m *Model, ids []int32, maxDistance, samples int) (*GradFlow, error) {
 	cfg := m.Cfg
-	// NOTE: flowBackward reverses only the LSTM and RNN steps.
-	if cfg.Model == CellGRU {
-		return nil, fmt.Errorf("gradient flow is not supported for gru models: use an lstm or rnn checkpoint")
-	}
 	if maxDistance < 1 {
 		return nil, fmt.Errorf("invalid max distance %d: use 1 or more steps", maxDistance)
 	}
@@ -145,6 +141,8 @@ type flowBackward struct {
 	dcIn    engine.Tensor // LSTM [T×H]: row t is the gradient reaching c_t from step t+1
 	dc      engine.Tensor // LSTM [H]: the running dL/dc of LSTMBackward
 	dgates  engine.Tensor // [G·H]
+	dhg     engine.Tensor // GRU [3H]: the gradient at the recurrent pre-activations
+	dhPrev  engine.Tensor // GRU [H]: dL/dh_{-1}, which nothing reads
 
 	hostDH, hostDC, hostGates, hostC []float32
 }
@@ -160,6 +158,10 @@ func newFlowBackward(m *Model, T int) *flowBackward {
 		dh:      be.Alloc(T * H),
 		dgates:  be.Alloc(G * H),
 		hostDH:  make([]float32, T*H),
+	}
+	if cfg.Model == CellGRU {
+		fb.dhg = be.Alloc(G * H)
+		fb.dhPrev = be.Alloc(H)
 	}
 	if cfg.Model == CellLSTM {
 		fb.dcIn = be.Alloc(T * H)
@@ -196,6 +198,18 @@ func (fb *flowBackward) run(window []int32, target int32) (hNorms, cNorms []floa
 	whh := m.p.layers[top].whh
 	for t := T - 1; t >= 0; t-- {
 		dht := fb.dh.Slice(t*H, H)
+		if cfg.Model == CellGRU {
+			// GRUBackward writes the z·h_{t−1} path into dL/dh_{t−1}; the GEMM adds the path
+			// through the recurrent pre-activations.
+			dPrev := fb.dhPrev
+			if t > 0 {
+				dPrev = fb.dh.Slice((t-1)*H, H)
+			}
+			be.GRUBackward(w.gates[top].Slice(t*G*H, G*H), w.hg[top].Slice(t*G*H, G*H),
+				w.h[top].Slice(t*H, H), dht, nil, fb.dgates, fb.dhg, dPrev, 1, H)
+			be.Gemm(false, false, 1, H, G*H, 1, fb.dhg, whh, 1, dPrev)
+			continue
+		}
 		if isLSTM {
 			be.Copy(fb.dcIn.Slice(t*H, H), fb.dc)
 			gt := w.gates[top].Slice(t*G*H, G*H)

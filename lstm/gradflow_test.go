@@ -111,6 +111,7 @@ func TestGradientFlowMatchesFiniteDifferences(t *testing.T) {
 	cases := []Config{
 		{Model: CellLSTM, Layers: 2, Hidden: 4, Embed: 3, Vocab: testVocab(5)},
 		{Model: CellRNN, Layers: 1, Hidden: 5, Embed: 3, Vocab: testVocab(5)},
+		{Model: CellGRU, Layers: 2, Hidden: 4, Embed: 3, Vocab: testVocab(5)},
 	}
 	for _, cfg := range cases {
 		t.Run(cfg.Model, func(t *testing.T) {
@@ -134,8 +135,8 @@ func TestGradientFlowMatchesFiniteDifferences(t *testing.T) {
 			if cfg.Model == CellLSTM && len(g.C) != D+1 {
 				t.Fatalf("len(C) = %d, want %d", len(g.C), D+1)
 			}
-			if cfg.Model == CellRNN && g.C != nil {
-				t.Fatalf("RNN has C = %v, want nil", g.C)
+			if cfg.Model != CellLSTM && g.C != nil {
+				t.Fatalf("%s has C = %v, want nil", cfg.Model, g.C)
 			}
 
 			rc, p := refModel(t, m)
