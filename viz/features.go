@@ -28,6 +28,7 @@ const (
 //
 //   - in_quotes: inside a "…" or '…' string, both quotes included. A backslash escapes the
 //     next character, and a string ends at the end of its line even without a closing quote.
+//     A ' right after a letter or a digit is an apostrophe and opens no string.
 //   - line_position: the column of the character in its line, counting from 0.
 //   - bracket_depth: how many (), [] and {} pairs enclose the character. A bracket belongs
 //     to the pair it opens or closes, so "a(b)c" gives 0 1 1 1 0.
@@ -39,8 +40,9 @@ const (
 //   - word_start: a letter, digit or underscore that does not follow one.
 //
 // Brackets, quotes and comment markers inside a string or a comment are ordinary text.
-// NOTE: the rules are lexical and C-like, so an apostrophe in prose opens a "string" up to
-// the end of its line.
+// NOTE: the rules are lexical and C-like, and the apostrophe rule is a heuristic: a ' that
+// ends a quotation after a letter ('like this') still closes it, but one after a letter
+// that should open a string does not.
 func Features(text []rune) []Feature {
 	n := len(text)
 	quote := make([]float64, n)
@@ -97,6 +99,9 @@ func Features(text []rune) []Feature {
 				quoteChar = 0
 				quote[i] = boolValue(r != '\n')
 			}
+		case r == '\'' && i > 0 && (unicode.IsLetter(text[i-1]) || unicode.IsDigit(text[i-1])):
+			// An apostrophe, as in "don't" or "the 90's": a quote that opens a string
+			// follows a space, an operator or a bracket.
 		case r == '"' || r == '\'':
 			quoteChar = r
 			quote[i] = 1

@@ -36,7 +36,9 @@ func checkFeature(t *testing.T, text, name string, want []float64) {
 }
 
 func TestFeaturesQuotes(t *testing.T) {
-	checkFeature(t, `a"b\"c"d'e'`, FeatureQuote, []float64{0, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1})
+	checkFeature(t, `a"b\"c"d='e'`, FeatureQuote, []float64{0, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1})
+	// A ' after a letter or a digit is an apostrophe, not a quote.
+	checkFeature(t, `don't 'x' 90's`, FeatureQuote, []float64{0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0})
 	// An unclosed string ends with its line; a quote inside a comment opens nothing.
 	checkFeature(t, "\"ab\nc//\"\nd", FeatureQuote, []float64{1, 1, 1, 0, 0, 0, 0, 0, 0, 0})
 }
