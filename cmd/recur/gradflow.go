@@ -31,7 +31,8 @@ func runGradFlow(args []string, stdout, stderr io.Writer) error {
 	)
 	fs := flag.NewFlagSet("recur viz --grad-flow", flag.ContinueOnError)
 	fs.StringVar(&dir, "checkpoint", "", "checkpoint directory written by recur train")
-	fs.StringVar(&textPath, "text", "", "UTF-8 text file to read windows from; it must use only the checkpoint's characters")
+	fs.StringVar(&textPath, "text", "", "UTF-8 text file, or directory tree, to read windows from; it must use only the checkpoint's characters")
+	filter := fs.String("filter", "", "with a directory --text, read only the files whose names match this glob, such as '*.go'")
 	fs.IntVar(&maxDistance, "max-distance", 100, "largest distance in steps to measure the gradient at")
 	fs.IntVar(&samples, "samples", 20, "end positions, spread evenly over the text, to average over")
 	fs.StringVar(&out, "out", "gradflow.png", "image of the curve to write (.png, .svg, .pdf, .jpg, .eps or .tiff); empty writes none")
@@ -60,7 +61,7 @@ func runGradFlow(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer m.Backend.Close()
-	text, err := corpus.Load(textPath, "")
+	text, err := corpus.Load(textPath, *filter)
 	if err != nil {
 		return err
 	}

@@ -19,11 +19,11 @@ import (
 
 // vizFlags are the options of recur viz.
 type vizFlags struct {
-	dir, textPath, units, state, out, prime string
-	device, precision                       string
-	layer, sample, topK, top, chunk         int
-	seed                                    uint64
-	find, asJSON                            bool
+	dir, textPath, filter, units, state, out, prime string
+	device, precision                               string
+	layer, sample, topK, top, chunk                 int
+	seed                                            uint64
+	find, asJSON                                    bool
 }
 
 func runViz(args []string, stdout, stderr io.Writer) error {
@@ -37,7 +37,8 @@ func runViz(args []string, stdout, stderr io.Writer) error {
 	var f vizFlags
 	fs := flag.NewFlagSet("recur viz", flag.ContinueOnError)
 	fs.StringVar(&f.dir, "checkpoint", "", "checkpoint directory written by recur train")
-	fs.StringVar(&f.textPath, "text", "", "UTF-8 text file for the model to read")
+	fs.StringVar(&f.textPath, "text", "", "UTF-8 text file, or directory tree, for the model to read")
+	fs.StringVar(&f.filter, "filter", "", "with a directory --text, read only the files whose names match this glob, such as '*.go'")
 	fs.IntVar(&f.layer, "layer", 0, "layer to show, counting from 0")
 	fs.StringVar(&f.units, "unit", "0", "comma-separated units to show, counting from 0; each gets a row")
 	fs.StringVar(&f.state, "state", "h", "state to show: h or c, or the LSTM gate i, f, g or o (an RNN has only h)")
@@ -133,7 +134,7 @@ func parseUnits(list string) ([]int, error) {
 // readText loads --text, or generates --sample characters at temperature 1.
 func (f vizFlags) readText(m *lstm.Model) ([]rune, error) {
 	if f.sample == 0 {
-		c, err := corpus.Load(f.textPath, "")
+		c, err := corpus.Load(f.textPath, f.filter)
 		if err != nil {
 			return nil, err
 		}

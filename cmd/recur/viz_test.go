@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"html"
 	"math"
 	"math/rand/v2"
@@ -268,5 +269,28 @@ func TestVizChromium(t *testing.T) {
 	}
 	if info, err := os.Stat(shot); err != nil || info.Size() == 0 {
 		t.Fatalf("chromium wrote no screenshot at %s: %v", shot, err)
+	}
+}
+
+func TestVizFindFilter(t *testing.T) {
+	ck, text := trainTinyCheckpoint(t, lstm.CellLSTM)
+	tree := t.TempDir()
+	raw, err := os.ReadFile(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeText(t, tree, "a.txt", string(raw))
+	// A character outside the model's vocabulary, so reading this file is an error.
+	writeText(t, tree, "b.go", "§§§\n")
+	code, stdout, stderr := recur(t, "viz", "--find", "--json", "--checkpoint", ck, "--text", tree, "--filter", "*.txt", "--device", "cpu")
+	if code != 0 {
+		t.Fatalf("viz --find --filter '*.txt' exited with %d: %s", code, stderr)
+	}
+	want := fmt.Sprintf(`"chars":%d`, len([]rune(string(raw))))
+	if !strings.Contains(stdout, want) {
+		t.Errorf("stdout does not contain %s, the characters of a.txt alone:\n%s", want, stdout)
+	}
+	if code, _, _ := recur(t, "viz", "--find", "--checkpoint", ck, "--text", tree, "--device", "cpu"); code == 0 {
+		t.Errorf("viz --find without --filter read b.go's unknown characters and exited with 0")
 	}
 }
