@@ -21,6 +21,7 @@ type fileConfig struct {
 	Config Config        `json:"config"`
 	Train  *TrainOptions `json:"train,omitempty"`
 	Steps  int           `json:"steps_done"`
+	Data   *DataFiles    `json:"data,omitempty"`
 }
 
 // SaveModel writes m into the checkpoint directory dir (model.safetensors and config.json),

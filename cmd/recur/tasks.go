@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -83,7 +84,7 @@ func taskCommand(task string) func([]string, io.Writer, io.Writer) error {
 
 type taskTrainFlags struct {
 	data, images, val, valImages string
-	dataName                     string // --data as given, before a pipe is copied
+	dataName, valName            string // --data and --val as given, before a pipe is copied
 	cfg                          tasks.Config
 	opt                          tasks.TrainOptions
 	beam, logEvery               int
@@ -141,10 +142,50 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 	fs.StringVar(&f.device, "device", "auto", "backend: auto, cpu, cuda or cuda:N")
 	fs.StringVar(&f.precision, "precision", "fp32", "CUDA matrix products: fp32, tf32 or bf16")
 	fs.StringVar(&f.out, "out", "", "checkpoint directory to write")
-	if _, err := parseFlags(fs, args, stdout, stderr); err != nil {
+	resume := fs.String("resume", "", "checkpoint directory of a run to continue up to --steps; "+
+		"the run keeps its model, data and settings, except --steps, --eval-every, --log-every and --device")
+	set, err := parseFlags(fs, args, stdout, stderr)
+	if err != nil {
 		return err
 	}
 	f.opt.Seed = *seed
+	var resumed *tasks.Resumable
+	var be engine.Backend
+	var picked string
+	if *resume != "" {
+		if f.out != "" && filepath.Clean(f.out) != filepath.Clean(*resume) {
+			return fmt.Errorf("--out %s differs from --resume %s: a resumed run writes into its own checkpoint, so drop --out", f.out, *resume)
+		}
+		if be, picked, err = engine.Open(f.device, f.precision); err != nil {
+			return err
+		}
+		defer be.Close()
+		if resumed, err = tasks.LoadResumable(*resume, be); err != nil {
+			return err
+		}
+		if resumed.Config.Task != task {
+			return fmt.Errorf("checkpoint %s contains a %s model: use recur %s train --resume", *resume, resumed.Config.Task, resumed.Config.Task)
+		}
+		steps, evalEvery := f.opt.Steps, f.opt.EvalEvery
+		f.cfg, f.opt, f.out = resumed.Config, resumed.Train, *resume
+		if set["steps"] {
+			f.opt.Steps = steps
+		}
+		if set["eval-every"] {
+			f.opt.EvalEvery = evalEvery
+		}
+		stored := map[string]string{"data": resumed.Data.Train, "val": resumed.Data.Val,
+			"images": resumed.Data.Images, "val-images": resumed.Data.ValImages}
+		for flagName, p := range map[string]*string{"data": &f.data, "val": &f.val, "images": &f.images, "val-images": &f.valImages} {
+			if !set[flagName] {
+				*p = stored[flagName]
+			}
+		}
+		if done := stateStep(resumed); done >= f.opt.Steps {
+			fmt.Fprintf(stdout, "checkpoint %s is at step %d, and --steps is %d: nothing to do\n", *resume, done, f.opt.Steps)
+			return nil
+		}
+	}
 	if f.data == "" {
 		return fmt.Errorf("missing --data: pass a file with lines %s "+
 			"(recur generate %s writes an example set)", info.lines, generatorFor(task))
@@ -161,11 +202,11 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 	if err := f.opt.Validate(); err != nil {
 		return err
 	}
-	if entries, err := os.ReadDir(f.out); err == nil && len(entries) > 0 {
-		return fmt.Errorf("%s already exists and is not empty: choose another --out, "+
-			"or delete it to train again", f.out)
+	if entries, err := os.ReadDir(f.out); err == nil && len(entries) > 0 && resumed == nil {
+		return fmt.Errorf("%s already exists and is not empty: continue its run with "+
+			"--resume %s, choose another --out, or delete it to train again", f.out, f.out)
 	}
-	if err := lstm.CheckCheckpointDir(f.out, false); err != nil {
+	if err := lstm.CheckCheckpointDir(f.out, resumed != nil); err != nil {
 		return err
 	}
 	if f.beam < 0 {
@@ -181,7 +222,7 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 	// The training file is read twice (for the vocabularies, then the examples), so a pipe
 	// such as <(zcat data.gz) is copied to a temporary file first, and so is a piped --val.
 	// Messages name the file the user gave, not its copy.
-	f.dataName = f.data
+	f.dataName, f.valName = f.data, f.val
 	var copies []string
 	for _, p := range []*string{&f.data, &f.val} {
 		path, cleanup, err := regularFile(*p)
@@ -201,7 +242,12 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 		return errors.New(strings.NewReplacer(copies...).Replace(err.Error()))
 	}
 	src := tasks.Sources{Path: f.data, Images: f.images}
-	vocabs, err := tasks.BuildVocabs(&f.cfg, src)
+	var vocabs *tasks.Vocabs
+	if resumed != nil {
+		vocabs, err = tasks.VocabsFromConfig(f.cfg)
+	} else {
+		vocabs, err = tasks.BuildVocabs(&f.cfg, src)
+	}
 	if err != nil {
 		return named(err)
 	}
@@ -224,19 +270,47 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 		}
 	}
 
-	be, picked, err := engine.Open(f.device, f.precision)
-	if err != nil {
-		return err
+	var m *tasks.Model
+	if resumed != nil {
+		m = resumed.Model
+	} else {
+		if be, picked, err = engine.Open(f.device, f.precision); err != nil {
+			return err
+		}
+		defer be.Close()
+		if m, err = tasks.NewModel(f.cfg, be); err != nil {
+			return err
+		}
+		m.Init(f.opt.Seed, f.opt.ForgetBias)
 	}
-	defer be.Close()
-	m, err := tasks.NewModel(f.cfg, be)
-	if err != nil {
-		return err
-	}
-	m.Init(f.opt.Seed, f.opt.ForgetBias)
 	tr, err := tasks.NewTrainer(m, train, val, f.opt)
 	if err != nil {
 		return err
+	}
+	files := tasks.DataFiles{Train: f.dataName, Val: f.valName, Images: f.images, ValImages: f.valImages}
+	var best tasks.Metrics
+	bestStep := -1
+	var bestParams []float32 // host copy of the best validation's weights
+	if resumed != nil {
+		// model.safetensors contains the best validation's weights, the state the latest.
+		bestParams = download(m, be)
+		if best, bestStep, err = tr.RestoreState(resumed.State); err != nil {
+			return fmt.Errorf("checkpoint %s: %w", f.out, err)
+		}
+		if bestStep < 0 {
+			bestParams = nil
+		}
+		fmt.Fprintf(stdout, "resuming %s at step %d of %d\n", f.out, tr.Opt.Step, f.opt.Steps)
+	}
+	// save writes the checkpoint: the best validation's weights (or the latest, without
+	// one) and the training state of this moment.
+	save := func() error {
+		snap := tasks.Snapshot{Params: download(m, be), Step: tr.Opt.Step, Data: files,
+			State: tr.StateFile(best, bestStep)}
+		if bestStep >= 0 {
+			snap.Params, snap.Step = bestParams, bestStep
+		}
+		return tasks.SaveCheckpoint(f.out, m, &f.opt, snap)
 	}
 	fmt.Fprintln(stdout, picked)
 	printTaskConfig(stdout, &f, m, train, val, be)
@@ -255,14 +329,13 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 		}
 	}()
 
-	p := newProgress(stdout, stderr, 0, f.opt.Steps)
+	p := newProgress(stdout, stderr, tr.Opt.Step, f.opt.Steps)
 	var sum float64
 	n := 0
 	started := time.Now()
+	firstStep := tr.Opt.Step
 	decode := tasks.DecodeOptions{Beam: f.beam}
 	tr.Val = nil // Run would decode greedily, so the callback evaluates with --beam instead
-	var best tasks.Metrics
-	bestStep := -1
 	var saveErr error
 	runErr := tr.Run(ctx, func(pr tasks.Progress) {
 		if pr.Skipped {
@@ -281,8 +354,8 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 			better := bestStep < 0 || mt.Accuracy > best.Accuracy ||
 				(mt.Accuracy == best.Accuracy && mt.Loss < best.Loss)
 			if better && saveErr == nil {
-				if saveErr = tasks.SaveModel(f.out, m, &f.opt, pr.Step); saveErr == nil {
-					best, bestStep = mt, pr.Step
+				best, bestStep, bestParams = mt, pr.Step, download(m, be)
+				if saveErr = save(); saveErr == nil {
 					note = "  (best so far, saved)"
 				}
 			}
@@ -293,7 +366,7 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 			if n > 0 {
 				loss = sum / float64(n)
 			}
-			rate := float64(pr.Step) / time.Since(started).Seconds()
+			rate := float64(pr.Step-firstStep) / time.Since(started).Seconds()
 			if p.bar != nil {
 				p.bar.Describe(fmt.Sprintf("loss %.4f  %.1f steps/s", loss, rate))
 				p.bar.Set(pr.Step)
@@ -321,13 +394,11 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 		return runErr
 	}
 	steps := tr.Opt.Step
-	if bestStep < 0 {
-		// Without a validation set (or before the first validation), the last weights are
-		// the ones to keep.
-		if err := tasks.SaveModel(f.out, m, &f.opt, steps); err != nil {
-			p.abort()
-			return err
-		}
+	// The final save records the training state for --resume. Without a validation set (or
+	// before the first validation), it also writes the last weights.
+	if err := save(); err != nil {
+		p.abort()
+		return err
 	}
 	saved := fmt.Sprintf("the checkpoint in %s contains the weights of step %d", f.out, steps)
 	if bestStep >= 0 {
@@ -336,13 +407,30 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 	}
 	if interrupted != nil {
 		p.abort()
-		fmt.Fprintf(stdout, "stopped at step %d of %d; %s\n", steps, f.opt.Steps, saved)
+		fmt.Fprintf(stdout, "stopped at step %d of %d; %s; continue with --resume %s\n",
+			steps, f.opt.Steps, saved, f.out)
 		return errInterrupted{interrupted}
 	}
 	p.finish()
 	fmt.Fprintf(stdout, "done: %d steps in %s; %s\n",
 		steps, time.Since(started).Round(time.Second), saved)
 	return nil
+}
+
+// download returns a host copy of m's parameters.
+func download(m *tasks.Model, be engine.Backend) []float32 {
+	v := make([]float32, m.Params.Len())
+	be.Download(v, m.Params)
+	return v
+}
+
+// stateStep returns the step recorded in a resumable checkpoint's training state.
+func stateStep(r *tasks.Resumable) int {
+	step, err := strconv.Atoi(r.State.Metadata["step"])
+	if err != nil {
+		return -1
+	}
+	return step
 }
 
 // generatorFor returns the name of the recur generate data set for a task.

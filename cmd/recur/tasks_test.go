@@ -111,8 +111,43 @@ func TestTaskTrainRefusesNonEmptyOut(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "already exists and is not empty") {
 		t.Errorf("exit %d, stderr %q; want exit 1 and a non-empty --out error", code, errOut)
 	}
-	if strings.Contains(errOut, "--resume") {
-		t.Errorf("stderr %q advises --resume, which task commands lack", errOut)
+	if !strings.Contains(errOut, "--resume "+ckpt) {
+		t.Errorf("stderr %q does not suggest --resume %s", errOut, ckpt)
+	}
+}
+
+func TestTaskResumeBitIdentical(t *testing.T) {
+	dir := t.TempDir()
+	data := writeText(t, dir, "train.tsv", sentimentLines())
+	flags := append([]string{"--data", data, "--val", data, "--eval-every", "10", "--layers", "2", "--dropout", "0.2"}, smallTask...)
+	straight := filepath.Join(dir, "straight")
+	halves := filepath.Join(dir, "halves")
+	for _, run := range [][]string{
+		append([]string{"classify", "train", "--steps", "40", "--out", straight}, flags...),
+		append([]string{"classify", "train", "--steps", "20", "--out", halves}, flags...),
+		{"classify", "train", "--resume", halves, "--steps", "40", "--device", "cpu"},
+	} {
+		if code, out, errOut := recur(t, run...); code != 0 {
+			t.Fatalf("recur %v exited with %d:\n%s\n%s", run, code, out, errOut)
+		}
+	}
+	for _, name := range []string{"model.safetensors", "train_state.safetensors"} {
+		a, errA := os.ReadFile(filepath.Join(straight, name))
+		b, errB := os.ReadFile(filepath.Join(halves, name))
+		if errA != nil || errB != nil {
+			t.Fatalf("reading %s: %v, %v", name, errA, errB)
+		}
+		if string(a) != string(b) {
+			t.Errorf("%s of 20 steps and a resume to 40 differs from that of 40 steps in one run", name)
+		}
+	}
+	code, out, _ := recur(t, "classify", "train", "--resume", halves, "--steps", "40", "--device", "cpu")
+	if code != 0 || !strings.Contains(out, "nothing to do") {
+		t.Errorf("resuming a finished run: exit %d, stdout %q; want exit 0 and nothing to do", code, out)
+	}
+	code, _, errOut := recur(t, "tag", "train", "--resume", halves, "--device", "cpu")
+	if code != 1 || !strings.Contains(errOut, "use recur classify train --resume") {
+		t.Errorf("resuming a classifier with recur tag: exit %d, stderr %q", code, errOut)
 	}
 }
 
