@@ -1,8 +1,11 @@
 package tasks
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -21,6 +24,23 @@ type DataFiles struct {
 	Val       string `json:"val,omitempty"`
 	Images    string `json:"images,omitempty"`
 	ValImages string `json:"val_images,omitempty"`
+	// SHA256 maps each of the paths above to the SHA-256 of its content, so that a resumed
+	// run can tell a changed file from the one it trained on.
+	SHA256 map[string]string `json:"sha256,omitempty"`
+}
+
+// FileSHA256 returns the hex SHA-256 of the file at path.
+func FileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // Snapshot is the content of a training checkpoint besides the configuration.
@@ -121,6 +141,10 @@ func (tr *Trainer) RestoreState(f *safetensors.File) (best Metrics, bestStep int
 		}
 		ints[key] = v
 	}
+	if ints["step"] > 1<<40 || ints["epoch"] > ints["step"]+1 || ints["best_step"] > ints["step"] {
+		return fail("step %d, epoch %d and best step %d are inconsistent: the checkpoint is corrupt",
+			ints["step"], ints["epoch"], ints["best_step"])
+	}
 	if kind := f.Metadata["optim"]; kind != tr.Opt.Kind {
 		return fail("the state is of optimizer %q, but the run uses %q", kind, tr.Opt.Kind)
 	}
@@ -154,8 +178,14 @@ func (tr *Trainer) RestoreState(f *safetensors.File) (best Metrics, bestStep int
 	tr.epoch, tr.pos = ints["epoch"], ints["data_position"]
 	tr.order = dataset.Shuffle(len(tr.Data.Examples), tr.O.Seed, tr.epoch)
 	tr.Skipped, tr.skipRun = ints["skipped"], ints["skipped_run"]
-	best.Accuracy, _ = strconv.ParseFloat(f.Metadata["best_accuracy"], 64)
-	best.Loss, _ = strconv.ParseFloat(f.Metadata["best_loss"], 64)
+	best.Accuracy, err = strconv.ParseFloat(f.Metadata["best_accuracy"], 64)
+	if err == nil {
+		best.Loss, err = strconv.ParseFloat(f.Metadata["best_loss"], 64)
+	}
+	if ints["best_step"] >= 0 && (err != nil || !(best.Accuracy >= 0 && best.Accuracy <= 1) || math.IsNaN(best.Loss)) {
+		return fail("invalid best validation (accuracy %q, loss %q): the checkpoint is corrupt",
+			f.Metadata["best_accuracy"], f.Metadata["best_loss"])
+	}
 	return best, ints["best_step"], nil
 }
 
@@ -178,6 +208,9 @@ func LoadResumable(dir string, be engine.Backend) (*Resumable, error) {
 	var fc fileConfig
 	if err := json.Unmarshal(raw, &fc); err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %s is not valid JSON: %w", dir, lstm.ConfigFile, err)
+	}
+	if fc.Format != checkpointFormat {
+		return nil, fmt.Errorf("checkpoint %s is not a task checkpoint (format %q): a language model resumes with recur train --resume", dir, fc.Format)
 	}
 	if fc.Train == nil || fc.Data == nil {
 		return nil, fmt.Errorf("checkpoint %s has no training settings or data files in %s, so it cannot be resumed: train a new model", dir, lstm.ConfigFile)

@@ -166,6 +166,15 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 		if resumed.Config.Task != task {
 			return fmt.Errorf("checkpoint %s contains a %s model: use recur %s train --resume", *resume, resumed.Config.Task, resumed.Config.Task)
 		}
+		for name := range set {
+			switch name {
+			case "resume", "steps", "eval-every", "log-every", "device", "precision", "out", "beam":
+			case "data", "val", "images", "val-images":
+				// A moved copy of the same data is fine; the SHA-256 check below tells.
+			default:
+				return fmt.Errorf("--%s cannot change when resuming: the run keeps the settings in %s/config.json (start a new run to change them)", name, *resume)
+			}
+		}
 		steps, evalEvery := f.opt.Steps, f.opt.EvalEvery
 		f.cfg, f.opt, f.out = resumed.Config, resumed.Train, *resume
 		if set["steps"] {
@@ -287,7 +296,24 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
-	files := tasks.DataFiles{Train: f.dataName, Val: f.valName, Images: f.images, ValImages: f.valImages}
+	files, err := dataFiles(f)
+	if err != nil {
+		return err
+	}
+	if resumed != nil {
+		for _, pair := range [][2]string{{f.dataName, resumed.Data.Train}, {f.valName, resumed.Data.Val},
+			{f.images, resumed.Data.Images}, {f.valImages, resumed.Data.ValImages}} {
+			now, stored := pair[0], pair[1]
+			want, ok := resumed.Data.SHA256[stored]
+			if now == "" || !ok {
+				continue
+			}
+			if got := files.SHA256[absPath(now)]; got != want {
+				return fmt.Errorf("%s differs from the file the checkpoint was trained on (%s, SHA-256 %.12s…, now %.12s…): resume with the same data, or start a new run",
+					now, stored, want, got)
+			}
+		}
+	}
 	var best tasks.Metrics
 	bestStep := -1
 	var bestParams []float32 // host copy of the best validation's weights
@@ -415,6 +441,36 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 	fmt.Fprintf(stdout, "done: %d steps in %s; %s\n",
 		steps, time.Since(started).Round(time.Second), saved)
 	return nil
+}
+
+// dataFiles returns the absolute paths of the run's data files and their SHA-256, for the
+// checkpoint. A pipe is hashed through its temporary copy.
+func dataFiles(f taskTrainFlags) (tasks.DataFiles, error) {
+	d := tasks.DataFiles{Train: absPath(f.dataName), Val: absPath(f.valName),
+		Images: absPath(f.images), ValImages: absPath(f.valImages), SHA256: map[string]string{}}
+	for _, pair := range [][2]string{{d.Train, f.data}, {d.Val, f.val}, {d.Images, f.images}, {d.ValImages, f.valImages}} {
+		name, readable := pair[0], pair[1]
+		if name == "" {
+			continue
+		}
+		sum, err := tasks.FileSHA256(readable)
+		if err != nil {
+			return d, err
+		}
+		d.SHA256[name] = sum
+	}
+	return d, nil
+}
+
+// absPath returns path made absolute, or "" for "".
+func absPath(path string) string {
+	if path == "" {
+		return ""
+	}
+	if a, err := filepath.Abs(path); err == nil {
+		return a
+	}
+	return path
 }
 
 // download returns a host copy of m's parameters.

@@ -151,6 +151,29 @@ func TestTaskResumeBitIdentical(t *testing.T) {
 	}
 }
 
+func TestTaskResumeRejectsChanges(t *testing.T) {
+	dir := t.TempDir()
+	data := writeText(t, dir, "train.tsv", sentimentLines())
+	ckpt := filepath.Join(dir, "ck")
+	args := append([]string{"classify", "train", "--data", data, "--steps", "10", "--out", ckpt}, smallTask...)
+	if code, _, errOut := recur(t, args...); code != 0 {
+		t.Fatalf("classify train exited with %d: %s", code, errOut)
+	}
+	code, _, errOut := recur(t, "classify", "train", "--resume", ckpt, "--steps", "20", "--hidden", "64", "--device", "cpu")
+	if code != 1 || !strings.Contains(errOut, "--hidden cannot change when resuming") {
+		t.Errorf("resume with --hidden: exit %d, stderr %q", code, errOut)
+	}
+	moved := writeText(t, dir, "moved.tsv", sentimentLines())
+	if code, _, errOut := recur(t, "classify", "train", "--resume", ckpt, "--steps", "20", "--data", moved, "--device", "cpu"); code != 0 {
+		t.Errorf("resume with a moved copy of the same data: exit %d, stderr %q", code, errOut)
+	}
+	writeText(t, dir, "moved.tsv", strings.Replace(sentimentLines(), "great", "grand", 1))
+	code, _, errOut = recur(t, "classify", "train", "--resume", ckpt, "--steps", "30", "--device", "cpu")
+	if code != 1 || !strings.Contains(errOut, "differs from the file the checkpoint was trained on") {
+		t.Errorf("resume after the data changed: exit %d, stderr %q", code, errOut)
+	}
+}
+
 func TestTaskTrainStopsWhenDiverged(t *testing.T) {
 	dir := t.TempDir()
 	data := writeText(t, dir, "train.tsv", sentimentLines())
