@@ -438,8 +438,8 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 		return errInterrupted{interrupted}
 	}
 	p.finish()
-	fmt.Fprintf(stdout, "done: %d steps in %s; %s\n",
-		steps, time.Since(started).Round(time.Second), saved)
+	fmt.Fprintf(stdout, "done: step %d, %d steps in %s; %s\n",
+		steps, steps-firstStep, time.Since(started).Round(time.Second), saved)
 	return nil
 }
 
