@@ -82,13 +82,13 @@ var heldOut = map[[2]string]bool{
 // combination is an index into sceneColours and one into sceneShapes.
 type combination struct{ colour, shape int }
 
-// combinations returns the colour–shape combinations that heldOut contains when held is
+// combinations returns the colour–shape combinations that heldOut contains when heldOutOnly is
 // true, and the others when it is false.
-func combinations(held bool) []combination {
+func combinations(heldOutOnly bool) []combination {
 	var list []combination
 	for c, colour := range sceneColours {
 		for s, shape := range sceneShapes {
-			if heldOut[[2]string{colour.name, shape.name}] == held {
+			if heldOut[[2]string{colour.name, shape.name}] == heldOutOnly {
 				list = append(list, combination{c, s})
 			}
 		}
@@ -164,23 +164,23 @@ func Scenes(dir string, opt Options) ([]OutputFile, error) {
 	}
 
 	path := filepath.Join(dir, "test.png")
-	shown := testScenes[:min(len(testScenes), 16)]
-	if err := writeFileAtomic(path, func(w io.Writer) error { return writeGrid(w, shown) }); err != nil {
+	gridScenes := testScenes[:min(len(testScenes), 16)]
+	if err := writeFileAtomic(path, func(w io.Writer) error { return writeGrid(w, gridScenes) }); err != nil {
 		return files, err
 	}
-	return append(files, OutputFile{Path: path, Examples: len(shown)}), nil
+	return append(files, OutputFile{Path: path, Examples: len(gridScenes)}), nil
 }
 
 // drawSplit returns count scenes whose images are not in seen and adds them to seen. For
 // the test split, count/2 scenes show held-out combinations, in random positions.
 func drawSplit(rng *rand.Rand, count int, test bool, seen map[[sha256.Size]byte]bool) []scene {
-	held, shown := combinations(true), combinations(false)
+	heldOutCombos, seenCombos := combinations(true), combinations(false)
 	picks := make([]combination, count)
 	for i := range picks {
 		if test && i < count/2 {
-			picks[i] = held[rng.IntN(len(held))]
+			picks[i] = heldOutCombos[rng.IntN(len(heldOutCombos))]
 		} else {
-			picks[i] = shown[rng.IntN(len(shown))]
+			picks[i] = seenCombos[rng.IntN(len(seenCombos))]
 		}
 	}
 	rng.Shuffle(len(picks), func(i, j int) { picks[i], picks[j] = picks[j], picks[i] })

@@ -483,7 +483,7 @@ func (d *Data) Batch(cfg Config, idx []int, B int) *Batch {
 	return b
 }
 
-// longest sets *n to the maximum of *n and the token count of text.
+// longest raises *n to the token count of text when that is larger.
 func longest(n *int, v *dataset.Vocab, text string) error {
 	ids, err := v.Encode(text)
 	*n = max(*n, len(ids))

@@ -234,7 +234,7 @@ func (m *Model) decodeStep(w *Workspace, ids []int32) []float32 {
 	return out
 }
 
-// defaultMaxTarget stands in for the longest training target of a checkpoint that does not
+// defaultMaxTarget replaces the maximum training target length of a checkpoint that does not
 // record it, so that decoding inputs alone still has room for a typical output.
 const defaultMaxTarget = 50
 

@@ -133,6 +133,7 @@ func (tr *Trainer) RestoreState(f *safetensors.File) (best Metrics, bestStep int
 	fail := func(format string, args ...any) (Metrics, int, error) {
 		return Metrics{}, 0, fmt.Errorf("%s: "+format, append([]any{lstm.TrainStateFile}, args...)...)
 	}
+
 	ints := map[string]int{}
 	for _, key := range []string{"step", "batch", "epoch", "data_position", "skipped", "skipped_run", "best_step"} {
 		v, err := strconv.Atoi(f.Metadata[key])
@@ -145,6 +146,7 @@ func (tr *Trainer) RestoreState(f *safetensors.File) (best Metrics, bestStep int
 		return fail("step %d, epoch %d and best step %d are inconsistent: the checkpoint is corrupt",
 			ints["step"], ints["epoch"], ints["best_step"])
 	}
+
 	if kind := f.Metadata["optim"]; kind != tr.Opt.Kind {
 		return fail("the state is of optimizer %q, but the run uses %q", kind, tr.Opt.Kind)
 	}
@@ -155,6 +157,7 @@ func (tr *Trainer) RestoreState(f *safetensors.File) (best Metrics, bestStep int
 		return fail("data position %d is past the %d training examples: resume on the data the checkpoint was trained on",
 			ints["data_position"], len(tr.Data.Examples))
 	}
+
 	upload := func(name string, t engine.Tensor) error {
 		v, _, err := f.Float32(name)
 		if err != nil {

@@ -170,7 +170,8 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 			switch name {
 			case "resume", "steps", "eval-every", "log-every", "device", "precision", "out", "beam":
 			case "data", "val", "images", "val-images":
-				// A moved copy of the same data is fine; the SHA-256 check below tells.
+				// A moved copy of the same data is accepted, and the SHA-256 check below
+				// rejects different content.
 			default:
 				return fmt.Errorf("--%s cannot change when resuming: the run keeps the settings in %s/config.json (start a new run to change them)", name, *resume)
 			}
@@ -789,15 +790,15 @@ func writePredictions(path string, data []byte) error {
 // was expected.
 func printExamples(w io.Writer, preds []tasks.Prediction, n int) {
 	for _, right := range []bool{false, true} {
-		shown := 0
+		printed := 0
 		for _, p := range preds {
-			if p.Correct != right || shown >= n {
+			if p.Correct != right || printed >= n {
 				continue
 			}
-			if shown == 0 {
+			if printed == 0 {
 				fmt.Fprintf(w, "%s:\n", map[bool]string{false: "wrong", true: "right"}[right])
 			}
-			shown++
+			printed++
 			fmt.Fprintf(w, "  input %q\n    expected  %s\n    predicted %s\n",
 				clip(p.Example.Text, 70), p.Example.Want, p.Output)
 		}
