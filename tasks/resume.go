@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -205,6 +206,11 @@ type Resumable struct {
 // LoadResumable reads a training checkpoint for --resume onto be.
 func LoadResumable(dir string, be engine.Backend) (*Resumable, error) {
 	raw, err := os.ReadFile(filepath.Join(dir, lstm.ConfigFile))
+	if errors.Is(err, os.ErrNotExist) {
+		if _, terr := os.Stat(filepath.Clean(dir) + ".tmp"); terr == nil {
+			return nil, fmt.Errorf("checkpoint %s was never completed: the run stopped while writing its first checkpoint, so start it again", dir)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
 	}
