@@ -77,7 +77,7 @@ const (
 
 // gatesPerUnit returns G, the number of gate blocks per hidden unit: 4 (i, f, g, o) for LSTM,
 // 3 (r, z, n) for GRU, 1 for a vanilla RNN.
-func (c Config) gatesPerUnit() int { return gatesOf(c.Model) }
+func (c Config) gatesPerUnit() int { return GatesPerUnit(c.Model) }
 
 // ParamSpec names one parameter tensor and its place in the flat parameter vector.
 type ParamSpec struct {

@@ -25,7 +25,7 @@ type Stack struct {
 func AppendStackSpecs(
 	specs []ParamSpec, off int, prefix, cell string, layers, hidden, in int,
 ) ([]ParamSpec, int) {
-	G := gatesOf(cell)
+	G := GatesPerUnit(cell)
 	for k := 0; k < layers; k++ {
 		w := hidden
 		if k == 0 {
@@ -45,9 +45,9 @@ func AppendStackSpecs(
 	return specs, off
 }
 
-// gatesOf returns G, the number of gate blocks per hidden unit of a cell: 4 (i, f, g, o) for
+// GatesPerUnit returns G, the number of gate blocks per hidden unit of a cell: 4 (i, f, g, o) for
 // LSTM, 3 (r, z, n) for GRU, 1 for a vanilla RNN.
-func gatesOf(cell string) int {
+func GatesPerUnit(cell string) int {
 	switch cell {
 	case CellLSTM:
 		return 4
@@ -78,7 +78,7 @@ func NewStack(
 }
 
 // gates returns G for the stack's cell.
-func (s *Stack) gates() int { return gatesOf(s.Cell) }
+func (s *Stack) gates() int { return GatesPerUnit(s.Cell) }
 
 // StackRun contains the activations of one stack over B rows and T steps, and the buffers of
 // its backward pass. Buffers are allocated once, so a training step allocates nothing.

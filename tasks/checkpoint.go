@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/recur-ml/recur/engine"
 	"github.com/recur-ml/recur/lstm"
@@ -29,32 +30,9 @@ type fileConfig struct {
 // must not exist or must contain only checkpoint files. config.json also records o, which
 // may be nil, and steps. Non-finite parameters are an error and nothing is written.
 func SaveModel(dir string, m *Model, o *TrainOptions, steps int) error {
-	dir = filepath.Clean(dir)
-	if err := lstm.CheckCheckpointDir(dir, true); err != nil {
-		return err
-	}
 	params := make([]float32, m.Params.Len())
 	m.be.Download(params, m.Params)
-	for i, v := range params {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return fmt.Errorf("checkpoint %s not written: parameter %d is %g", dir, i, v)
-		}
-	}
-	return lstm.WriteDirAtomic(dir, func(tmp string) error {
-		f := &safetensors.File{}
-		for _, s := range m.specs {
-			f.AddFloat32(s.Name, s.Shape, params[s.Offset:s.Offset+s.Len()])
-		}
-		if err := safetensors.WriteFile(filepath.Join(tmp, lstm.ModelFile), f); err != nil {
-			return err
-		}
-		fc := fileConfig{Format: checkpointFormat, Config: m.Cfg, Train: o, Steps: steps}
-		raw, err := json.MarshalIndent(fc, "", "  ")
-		if err != nil {
-			return err
-		}
-		return lstm.WriteFileSync(filepath.Join(tmp, lstm.ConfigFile), append(raw, '\n'))
-	})
+	return SaveCheckpoint(dir, m, o, Snapshot{Params: params, Step: steps})
 }
 
 // LoadModel reads the task checkpoint in dir and uploads its parameters to be. It rejects a
@@ -89,7 +67,7 @@ func LoadModel(dir string, be engine.Backend) (*Model, error) {
 		if err != nil {
 			return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
 		}
-		if !equalShape(shape, s.Shape) {
+		if !slices.Equal(shape, s.Shape) {
 			return nil, fmt.Errorf("checkpoint %s: tensor %s has shape %v, but %s describes %v",
 				dir, s.Name, shape, lstm.ConfigFile, s.Shape)
 		}
@@ -103,16 +81,4 @@ func LoadModel(dir string, be engine.Backend) (*Model, error) {
 	}
 	be.Upload(m.Params, params)
 	return m, nil
-}
-
-func equalShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -483,7 +483,7 @@ func (d *Data) Batch(cfg Config, idx []int, B int) *Batch {
 	return b
 }
 
-// longest raises *n to the token count of text when that is larger.
+// longest sets *n to the token count of text if the text has more tokens than *n.
 func longest(n *int, v *dataset.Vocab, text string) error {
 	ids, err := v.Encode(text)
 	*n = max(*n, len(ids))

@@ -95,7 +95,7 @@ func TestBeamWidthOneMatchesGreedy(t *testing.T) {
 				_, greedy := Predict(m, d, 3, DecodeOptions{MaxLen: maxLen})
 				vocab := outputVocab(t, m)
 				for i := range d.Examples {
-					beam := vocab.Decode(m.decodeBeam(d, i, 1, maxLen))
+					beam := vocab.Decode(beamDecode(m, d, i, 1, maxLen))
 					if beam != greedy[i].Output {
 						t.Errorf("example %d: beam of width 1 gives %q, greedy %q", i, beam, greedy[i].Output)
 					}
@@ -301,7 +301,7 @@ func TestBeamMatchesReferenceSearch(t *testing.T) {
 				m, d := randomDecoder(t, c, cell)
 				for _, width := range []int{2, 3, 4} {
 					for i := range d.Examples {
-						got := m.decodeBeam(d, i, width, 5)
+						got := beamDecode(m, d, i, width, 5)
 						want := referenceBeam(t, m, d, i, width, 5)
 						if !slices.Equal(got, want) {
 							t.Errorf("width %d, example %d: decodeBeam returns %v, the reference search %v", width, i, got, want)
@@ -314,7 +314,7 @@ func TestBeamMatchesReferenceSearch(t *testing.T) {
 	t.Run("partly-trained-reverser", func(t *testing.T) {
 		m, d := partlyTrainedReverser(t)
 		for i := range d.Examples {
-			got := m.decodeBeam(d, i, 4, 6)
+			got := beamDecode(m, d, i, 4, 6)
 			want := referenceBeam(t, m, d, i, 4, 6)
 			if !slices.Equal(got, want) {
 				t.Errorf("example %d (%q): decodeBeam returns %v, the reference search %v", i, d.Examples[i].Text, got, want)
@@ -332,4 +332,10 @@ func TestArgmaxRowsSkipsNaN(t *testing.T) {
 			t.Errorf("row %d: argmax = %d, want %d", i, got[i], want[i])
 		}
 	}
+}
+
+// beamDecode decodes example i of d with a beam of the given width in a workspace of its own.
+func beamDecode(m *Model, d *Data, i, width, maxLen int) []int32 {
+	T, _ := d.MaxLens(m.Cfg)
+	return m.decodeBeam(m.NewWorkspace(width, max(T, 1), 1, false), d, i, maxLen)
 }

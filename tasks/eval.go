@@ -80,6 +80,17 @@ func Predict(m *Model, d *Data, B int, opt DecodeOptions) (Metrics, []Prediction
 		maxLen = 2 + 2*max(decT, longest+1)
 	}
 	rng := rand.New(rand.NewPCG(opt.Seed, 0x6465636f6465))
+	// A decoder's vocabulary, to turn ids into text, and the workspace of beam search, whose
+	// rows are the beam's hypotheses, serve every batch.
+	var vocab *dataset.Vocab
+	var beamWS *Workspace
+	if cfg.Task == TaskSeq2Seq || cfg.Task == TaskCaption {
+		// NewModel validated the configuration, and LoadVocab reads the same list.
+		vocab, _ = dataset.LoadVocab(dataset.Mode(cfg.OutputTokens), cfg.Outputs, len(outReserved))
+		if opt.Beam > 1 && opt.Temperature == 0 {
+			beamWS = m.NewWorkspace(opt.Beam, max(T, 1), 1, false)
+		}
+	}
 
 	for lo := 0; lo < len(d.Examples); lo += B {
 		idx := make([]int, 0, B)
@@ -142,13 +153,11 @@ func Predict(m *Model, d *Data, B int, opt DecodeOptions) (Metrics, []Prediction
 				outs = m.decodeGreedy(w, b, maxLen, opt.Temperature, rng)
 			case opt.Beam > 1:
 				for _, i := range idx {
-					outs = append(outs, m.decodeBeam(d, i, opt.Beam, maxLen))
+					outs = append(outs, m.decodeBeam(beamWS, d, i, maxLen))
 				}
 			default:
 				outs = m.decodeGreedy(w, b, maxLen, 0, nil)
 			}
-			mode := dataset.Mode(cfg.OutputTokens)
-			vocab, _ := dataset.LoadVocab(mode, cfg.Outputs, len(outReserved))
 			for r, i := range idx {
 				e := &d.Examples[i]
 				ok := !e.Unlabeled && slices.Equal(outs[r], e.Out)
@@ -316,15 +325,14 @@ type hypothesis struct {
 	score  float64
 }
 
-// decodeBeam decodes example i of d with a beam of the given width and returns the tokens of
+// decodeBeam decodes example i of d with a beam of w.B hypotheses in w, a workspace of up to
+// the longest input of d, and returns the tokens of
 // the most likely hypothesis. Unfinished hypotheses compete only when the search reaches
 // maxLen steps.
-func (m *Model) decodeBeam(d *Data, i, width, maxLen int) []int32 {
+func (m *Model) decodeBeam(w *Workspace, d *Data, i, maxLen int) []int32 {
 	be, cfg := m.be, m.Cfg
 	V, H := len(cfg.Outputs), cfg.Hidden
-	K := width
-	T, _ := d.MaxLens(cfg)
-	w := m.NewWorkspace(K, max(T, len(d.Examples[i].In), 1), 1, false)
+	K := w.B
 	b := d.Batch(cfg, []int{i}, K)
 	b.DecT, b.DecIDs, b.Targets = 1, make([]int32, K), make([]int32, K)
 	for r := range K {

@@ -177,7 +177,7 @@ func NewModel(cfg Config, be engine.Backend) (*Model, error) {
 func (cfg Config) layout() (lay layout, encFirst, decFirst int) {
 	c := cfg
 	H, E, L, cell := c.Hidden, c.Embed, c.Layers, c.Cell
-	G := map[string]int{lstm.CellLSTM: 4, lstm.CellGRU: 3, lstm.CellRNN: 1}[cell]
+	G := lstm.GatesPerUnit(cell)
 	switch c.Task {
 	case TaskClassify, TaskTag:
 		in := E
@@ -219,7 +219,7 @@ func (m *Model) Init(seed uint64, forgetBias float64) {
 // gatesPerUnit returns G, the number of gate blocks per hidden unit of the model's cell:
 // 4 for LSTM, 3 for GRU and 1 for a plain RNN.
 func (m *Model) gatesPerUnit() int {
-	return map[string]int{lstm.CellLSTM: 4, lstm.CellGRU: 3, lstm.CellRNN: 1}[m.Cfg.Cell]
+	return lstm.GatesPerUnit(m.Cfg.Cell)
 }
 
 // Batch is one batch of examples, prepared on the host. Sequences are time-major: index

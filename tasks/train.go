@@ -81,6 +81,8 @@ type Trainer struct {
 	order   []int
 	Skipped int
 	skipRun int // skipped steps in a row so far
+
+	hostNorm [1]float32 // the gradient norm of the last step, read back from the backend
 }
 
 // NewTrainer prepares training of m on train, evaluated on val (which may be nil).
@@ -140,7 +142,7 @@ func (tr *Trainer) Step() Progress {
 	n := m.Forward(tr.ws, b, true, drop)
 	m.Backward(tr.ws, b)
 	m.be.ClipGradNorm(m.Grads, float32(tr.O.Clip), tr.norm)
-	norm := make([]float32, 1)
+	norm := tr.hostNorm[:]
 	m.be.Download(norm, tr.norm)
 	loss := m.Loss(tr.ws) / float64(max(n, 1))
 	p := Progress{Step: tr.Opt.Step + 1, Loss: loss}

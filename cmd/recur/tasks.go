@@ -517,12 +517,14 @@ func printTaskConfig(
 		{"model", describeModel(c)},
 		{"parameters", fmt.Sprint(m.Params.Len())},
 	}
+
 	if len(c.Vocab) > 0 {
 		vocab := fmt.Sprintf("%d %s", len(c.Vocab), c.Tokens)
 		rows = append(rows, [2]string{"input vocabulary", vocab})
 	}
 	outputs := fmt.Sprintf("%d: %s", len(c.Outputs), preview(c.Outputs))
 	rows = append(rows, [2]string{"outputs", outputs})
+
 	batch := min(f.opt.Batch, len(train.Examples))
 	training := fmt.Sprintf("%d steps of %d examples, %s lr %g, clip %g, dropout %g, seed %d",
 		f.opt.Steps, batch, f.opt.Optim, f.opt.LR, f.opt.Clip, f.opt.Dropout, f.opt.Seed)
@@ -536,6 +538,7 @@ func printTaskConfig(
 		note := "--dropout acts between stacked layers, so with --layers 1 it does nothing"
 		rows = append(rows, [2]string{"note", note})
 	}
+
 	for _, r := range rows {
 		fmt.Fprintf(w, "  %-17s %s\n", r[0], r[1])
 	}
@@ -748,6 +751,7 @@ func checkPredictionsPath(path string, overwrite bool, ckpt string, inputs map[s
 	if err != nil {
 		return fmt.Errorf("--out %s: the directory %s does not exist: create it first", path, dir)
 	}
+
 	target := filepath.Join(realDir, filepath.Base(path))
 	_, lerr := os.Lstat(path)
 	exists := lerr == nil
@@ -758,6 +762,7 @@ func checkPredictionsPath(path string, overwrite bool, ckpt string, inputs map[s
 		}
 		target = real
 	}
+
 	if tst, err := os.Stat(target); err == nil {
 		for flagName, p := range inputs {
 			if pst, err := os.Stat(p); err == nil && os.SameFile(tst, pst) {
@@ -771,6 +776,7 @@ func checkPredictionsPath(path string, overwrite bool, ckpt string, inputs map[s
 			return fmt.Errorf("--out %s is inside the checkpoint %s: write the predictions elsewhere", path, ckpt)
 		}
 	}
+
 	if exists && !overwrite {
 		return fmt.Errorf("--out %s already exists: choose another file, or pass --overwrite to replace it", path)
 	}
