@@ -52,17 +52,19 @@ func LoadModel(dir string, be engine.Backend) (*Model, error) {
 			"(load a language model with recur sample or recur eval)",
 			dir, fc.Format, checkpointFormat)
 	}
-	m, err := NewModel(fc.Config, be)
-	if err != nil {
-		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
+	if err := fc.Config.Validate(); err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %s: %w", dir, lstm.ConfigFile, err)
 	}
 
+	// Every tensor is read and its shape checked before the model is allocated, so the
+	// allocation is bounded by the file's size, whatever config.json claims.
 	f, err := safetensors.ReadFile(filepath.Join(dir, lstm.ModelFile))
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
 	}
-	params := make([]float32, m.Params.Len())
-	for _, s := range m.specs {
+	lay, _, _ := fc.Config.layout()
+	tensors := make([][]float32, len(lay.specs))
+	for i, s := range lay.specs {
 		v, shape, err := f.Float32(s.Name)
 		if err != nil {
 			return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
@@ -71,13 +73,22 @@ func LoadModel(dir string, be engine.Backend) (*Model, error) {
 			return nil, fmt.Errorf("checkpoint %s: tensor %s has shape %v, but %s describes %v",
 				dir, s.Name, shape, lstm.ConfigFile, s.Shape)
 		}
-		for i, x := range v {
+		for j, x := range v {
 			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
 				return nil, fmt.Errorf("checkpoint %s is corrupt: element %d of tensor %s is %g",
-					dir, i, s.Name, x)
+					dir, j, s.Name, x)
 			}
 		}
-		copy(params[s.Offset:], v)
+		tensors[i] = v
+	}
+
+	m, err := NewModel(fc.Config, be)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
+	}
+	params := make([]float32, m.Params.Len())
+	for i, s := range m.specs {
+		copy(params[s.Offset:], tensors[i])
 	}
 	be.Upload(m.Params, params)
 	return m, nil

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -178,6 +179,10 @@ func TestLoadModelRejectsCorruptFiles(t *testing.T) {
 		{"config-shape-mismatch", func(t *testing.T, dir string) {
 			editConfig(t, dir, `"hidden": 4`, `"hidden": 5`)
 		}, "shape"},
+		{"config-too-large", func(t *testing.T, dir string) {
+			editConfig(t, dir, `"hidden": 4`, `"hidden": 65536`)
+			editConfig(t, dir, `"layers": 2`, `"layers": 65536`)
+		}, "model too large"},
 		{"weights-missing", func(t *testing.T, dir string) {
 			os.Remove(filepath.Join(dir, lstm.ModelFile))
 		}, lstm.ModelFile},
@@ -203,6 +208,25 @@ func TestLoadModelRejectsCorruptFiles(t *testing.T) {
 				t.Errorf("error %q does not contain %q", err, c.want)
 			}
 		})
+	}
+}
+
+// A config.json that claims a model of 600 million parameters, with a weights file of a few
+// hundred bytes, must be rejected without allocating the claimed size.
+func TestLoadModelBoundsAllocationByFile(t *testing.T) {
+	dir := savedTaskModel(t)
+	editConfig(t, dir, `"hidden": 4`, `"hidden": 8192`)
+	const maxAlloc = 64 << 20 // bytes; the claimed model needs about 4.8 GB
+
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := LoadModel(dir, newCPU(t))
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "shape") {
+		t.Fatalf("LoadModel error = %v, want a shape mismatch", err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > maxAlloc {
+		t.Errorf("LoadModel allocated %d bytes before rejecting the file, want at most %d", got, maxAlloc)
 	}
 }
 
