@@ -216,7 +216,7 @@ func TestLoadModelRejectsCorruptFiles(t *testing.T) {
 func TestLoadModelBoundsAllocationByFile(t *testing.T) {
 	dir := savedTaskModel(t)
 	editConfig(t, dir, `"hidden": 4`, `"hidden": 8192`)
-	const maxAlloc = 64 << 20 // bytes; the claimed model needs about 4.8 GB
+	const maxAlloc = 64 << 20 // bytes, while building the claimed model allocates over 7 GB
 
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
