@@ -11,7 +11,7 @@ endif
 DEMO_OUT  ?= out/demo
 DEMO_STEPS ?= 1000
 
-.PHONY: build test demo bench bench-gorgonia fuzz fmt vet gpu-check clean tasks-check
+.PHONY: build test demo bench bench-gorgonia fuzz fmt vet gpu-check clean tasks-check check-fixtures
 
 build:
 	$(GO) build -o bin/recur ./cmd/recur
@@ -41,10 +41,18 @@ bench: build
 	bin/bench --standard --compare pytorch
 
 # Generates the task data sets, trains one model per task and scores it on the test split,
-# writing reports into TASKS_OUT (docs/TASKS.md shows a run). About 15 minutes on 2 cores.
+# writing reports into TASKS_OUT (docs/TASKS.md shows a run). It takes 15 to 20 minutes on 2 cores.
 TASKS_OUT ?= out/tasks
 tasks-check: build
 	scripts/tasks_check.sh $(TASKS_OUT) bin/recur
+
+# Regenerates the pictures, the unit ranking and the gradient-flow table that docs/VIZ.md shows,
+# into VIZ_DOCS_OUT. Trains an LSTM and an RNN with the demo's settings into out/viz-docs first,
+# unless they are there (delete them to retrain), and needs /usr/bin/chromium for the screenshots.
+VIZ_DOCS_OUT ?= docs/viz
+.PHONY: viz-docs
+viz-docs: build
+	scripts/viz_docs.sh $(VIZ_DOCS_OUT) bin/recur
 
 # The gorgonia comparison is its own module, so recur's binaries do not carry gorgonia.
 bench-gorgonia:
@@ -53,23 +61,32 @@ bench-gorgonia:
 # Builds everything the GPU check runs into a fresh bin/, which is then the whole check: a machine with
 # an NVIDIA GPU and no Go toolchain runs bin/gpu-check.sh OUTDIR. The tinyshakespeare text is
 # copied from the shared folder beside the repository.
+# The CUDA backend is reached through cgo, so the build needs gcc and sets CGO_ENABLED=1: a
+# cgo-free binary would run on the CPU only. bin/ must stay under GPU_CHECK_MAX_BYTES (64 MiB),
+# the most that is carried to a GPU machine.
 SHARED   ?= ../shared
 GPU_LDFLAGS = -ldflags='-s -w'
+GPU_GO      = CGO_ENABLED=1 $(GO)
+GPU_CHECK_MAX_BYTES = 67108864
 gpu-check:
 	@test -f $(SHARED)/data/tinyshakespeare.txt || { echo "gpu-check: $(SHARED)/data/tinyshakespeare.txt not found: set SHARED to the folder that holds data/ and anchors/"; exit 1; }
+	@command -v gcc >/dev/null 2>&1 || { echo "gpu-check: gcc not found: the CUDA backend needs cgo, which needs gcc (Debian: apt-get install gcc)"; exit 1; }
 	rm -rf bin && mkdir -p bin
-	$(GO) build $(GPU_LDFLAGS) -o bin/recur ./cmd/recur
-	$(GO) build $(GPU_LDFLAGS) -o bin/bench ./cmd/bench
-	$(GO) test -c $(GPU_LDFLAGS) -o bin/enginetest.test ./engine/enginetest
-	$(GO) test -c $(GPU_LDFLAGS) -o bin/engine.test ./engine
-	$(GO) test -c $(GPU_LDFLAGS) -o bin/cuda.test ./cuda
-	$(GO) test -c $(GPU_LDFLAGS) -o bin/lstm.test ./lstm
-	$(GO) test -c $(GPU_LDFLAGS) -o bin/tasks.test ./tasks
+	$(GPU_GO) build $(GPU_LDFLAGS) -o bin/recur ./cmd/recur
+	$(GPU_GO) build $(GPU_LDFLAGS) -o bin/bench ./cmd/bench
+	$(GPU_GO) test -c $(GPU_LDFLAGS) -o bin/enginetest.test ./engine/enginetest
+	$(GPU_GO) test -c $(GPU_LDFLAGS) -o bin/engine.test ./engine
+	$(GPU_GO) test -c $(GPU_LDFLAGS) -o bin/cuda.test ./cuda
+	$(GPU_GO) test -c $(GPU_LDFLAGS) -o bin/lstm.test ./lstm
+	$(GPU_GO) test -c $(GPU_LDFLAGS) -o bin/tasks.test ./tasks
 	mkdir -p bin/testdata/torch
 	cp lstm/testdata/torch/*.safetensors bin/testdata/torch/
-	cp scripts/gpu-check.sh scripts/compare_curves.py scripts/torch_bench.py bin/
+	cp scripts/gpu-check.sh scripts/compare_curves.py scripts/compare_viz_json.py scripts/bench_ratio.py scripts/torch_bench.py bin/
 	cp $(SHARED)/data/tinyshakespeare.txt bin/
-	@du -sh bin
+	@bytes=$$(du -sb bin | cut -f1); echo "gpu-check: bin/ holds $$bytes bytes"; \
+	if [ "$$bytes" -ge $(GPU_CHECK_MAX_BYTES) ]; then \
+		echo "gpu-check: bin/ exceeds $(GPU_CHECK_MAX_BYTES) bytes, the most a GPU machine receives" >&2; exit 1; \
+	fi
 
 # Each fuzzer runs for FUZZTIME beyond its seed corpus, which make test already runs.
 FUZZTIME ?= 60s
@@ -77,9 +94,31 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) ./safetensors
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeUTF8$$' -fuzztime $(FUZZTIME) ./corpus
 	$(GO) test -run '^$$' -fuzz '^FuzzEvalChunks$$' -fuzztime $(FUZZTIME) ./corpus
+	$(GO) test -run '^$$' -fuzz '^FuzzNewBatcher$$' -fuzztime $(FUZZTIME) ./corpus
 	$(GO) test -run '^$$' -fuzz '^FuzzLoadConfig$$' -fuzztime $(FUZZTIME) ./lstm
+	$(GO) test -run '^$$' -fuzz '^FuzzResumeConfig$$' -fuzztime $(FUZZTIME) ./lstm
 	$(GO) test -run '^$$' -fuzz '^FuzzReadMatrix$$' -fuzztime $(FUZZTIME) ./dataset
 	$(GO) test -run '^$$' -fuzz '^FuzzReadLabeled$$' -fuzztime $(FUZZTIME) ./dataset
+
+# Regenerates the PyTorch parity fixtures into a temporary directory and fails when any byte
+# differs from the committed ones. Without torch for /usr/bin/python3 (Debian: python3-torch)
+# it skips. It takes a few seconds.
+TORCH_FIXTURES = lstm/testdata/torch
+check-fixtures:
+	@if ! /usr/bin/python3 -c 'import torch' >/dev/null 2>&1; then \
+		echo "check-fixtures: skipped: /usr/bin/python3 cannot import torch (Debian: apt-get install python3-torch)"; \
+		exit 0; \
+	fi; \
+	tmp=$$(mktemp -d) || exit 1; \
+	trap 'rm -rf "$$tmp"' EXIT; \
+	scripts/make_torch_fixtures.py "$$tmp" >/dev/null || exit 1; \
+	for f in lstm gru rnn; do \
+		if ! cmp "$$tmp/$$f.safetensors" $(TORCH_FIXTURES)/$$f.safetensors; then \
+			echo "$(TORCH_FIXTURES)/$$f.safetensors differs from what scripts/make_torch_fixtures.py writes: regenerate and commit it" >&2; \
+			exit 1; \
+		fi; \
+	done; \
+	echo "check-fixtures: $(TORCH_FIXTURES) matches scripts/make_torch_fixtures.py"
 
 fmt:
 	gofmt -l -w .

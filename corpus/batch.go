@@ -3,6 +3,7 @@ package corpus
 import (
 	"fmt"
 	"math"
+	"math/big"
 )
 
 // Split returns train = ids[:n-nVal] and val = ids[n-nVal:], where n = len(ids) and
@@ -45,12 +46,19 @@ func NewBatcher(ids []int32, B, T int) (*Batcher, error) {
 	if B < 1 || T < 1 {
 		return nil, fmt.Errorf("corpus: batch size %d and sequence length %d must both be at least 1", B, T)
 	}
-	if len(ids)/B < T+1 {
+	// len(ids)/B ≥ T+1, written so that T+1 and B·(T+1) cannot overflow.
+	if len(ids)/B <= T {
 		return nil, fmt.Errorf("corpus: the training split has %d characters, too few for "+
-			"--batch %d and --seq %d, which need at least B·(T+1) = %d; lower --batch, --seq or "+
-			"--val-frac, or give more text", len(ids), B, T, B*(T+1))
+			"--batch %d and --seq %d, which need at least B·(T+1) = %s; lower --batch, --seq or "+
+			"--val-frac, or give more text", len(ids), B, T, chunkNeed(B, T))
 	}
 	return &Batcher{B: B, T: T, ids: ids, streamLen: len(ids) / B}, nil
+}
+
+// chunkNeed returns B·(T+1) in decimal, exact for any positive B and T.
+func chunkNeed(B, T int) string {
+	need := new(big.Int).Mul(big.NewInt(int64(B)), big.NewInt(int64(T)))
+	return need.Add(need, big.NewInt(int64(B))).String()
 }
 
 // StreamLen returns L, the number of tokens in each stream.

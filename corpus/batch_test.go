@@ -177,6 +177,29 @@ func TestBatcherTooSmall(t *testing.T) {
 	}
 }
 
+func TestBatcherHugeSizesRejected(t *testing.T) {
+	cases := []struct {
+		name     string
+		B, T     int
+		wantNeed string
+	}{
+		{"max seq", 1, math.MaxInt, "B·(T+1) = 9223372036854775808"},
+		{"max batch", math.MaxInt, 1, "B·(T+1) = 18446744073709551614"},
+		{"product overflows", 1 << 32, 1 << 32, "B·(T+1) = 18446744078004518912"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := NewBatcher(iota32(100), c.B, c.T)
+			if err == nil {
+				t.Fatalf("NewBatcher(100 ids, B=%d, T=%d): no error", c.B, c.T)
+			}
+			if !strings.Contains(err.Error(), c.wantNeed) {
+				t.Errorf("error %q lacks %q", err, c.wantNeed)
+			}
+		})
+	}
+}
+
 func TestBatcherWrongSlicePanics(t *testing.T) {
 	b, err := NewBatcher(iota32(20), 2, 3)
 	if err != nil {

@@ -1,6 +1,7 @@
 package corpus
 
 import (
+	"math"
 	"testing"
 	"unicode/utf8"
 )
@@ -53,5 +54,38 @@ func FuzzEvalChunks(f *testing.F) {
 	f.Add(uint16(1000), uint8(7), uint8(13))
 	f.Fuzz(func(t *testing.T, n uint16, B, T uint8) {
 		checkEvalCoverage(t, int(n)%2000, int(B)%64+1, int(T)%64+1)
+	})
+}
+
+// FuzzNewBatcher checks that any batch size and sequence length, however large, gives an error
+// or a Batcher whose chunks lie inside the text, never a panic or an overflowed size.
+func FuzzNewBatcher(f *testing.F) {
+	f.Add(uint16(100), int64(4), int64(8))
+	f.Add(uint16(9), int64(2), int64(3))
+	f.Add(uint16(100), int64(1), int64(math.MaxInt64))
+	f.Add(uint16(100), int64(math.MaxInt64), int64(1))
+	f.Add(uint16(100), int64(1)<<32, int64(1)<<32)
+	f.Add(uint16(100), int64(-1), int64(8))
+	f.Fuzz(func(t *testing.T, n uint16, B, T int64) {
+		ids := make([]int32, n)
+		for i := range ids {
+			ids[i] = int32(i)
+		}
+		b, err := NewBatcher(ids, int(B), int(T))
+		if err != nil {
+			return
+		}
+		if B < 1 || T < 1 || B > int64(n) || T >= int64(n)/B { // needs B·(T+1) ≤ n
+			t.Fatalf("NewBatcher(%d ids, B=%d, T=%d) succeeded, want an error", n, B, T)
+		}
+		in, tg := make([]int32, B*T), make([]int32, B*T)
+		for range 3 {
+			b.Next(in, tg)
+			for i := range in {
+				if tg[i] != in[i]+1 {
+					t.Fatalf("B=%d, T=%d: element %d has input %d and target %d, want consecutive ids", B, T, i, in[i], tg[i])
+				}
+			}
+		}
 	})
 }

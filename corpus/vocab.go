@@ -64,13 +64,13 @@ func (v *Vocab) ID(r rune) (int, bool) {
 func (v *Vocab) Runes() []rune { return slices.Clone(v.runes) }
 
 // Encode returns the id of each character of text. The error for a character outside the
-// vocabulary names it and its offset, counted in characters from the start of text.
+// vocabulary names it and its character offset: the number of code points before it.
 func (v *Vocab) Encode(text []rune) ([]int32, error) {
 	ids := make([]int32, len(text))
 	for i, r := range text {
 		id, ok := v.ids[r]
 		if !ok {
-			return nil, fmt.Errorf("corpus: character %s at offset %d is not in the vocabulary "+
+			return nil, fmt.Errorf("corpus: character %s at character offset %d is not in the vocabulary "+
 				"of %d characters; remove it from the text or train a model on text that contains it",
 				describeRune(r), i, len(v.runes))
 		}

@@ -50,9 +50,9 @@ func TestEncodeUnknownRune(t *testing.T) {
 		text string
 		want string
 	}{
-		{"ab日c", `character '日' (U+65E5) at offset 2 is not in the vocabulary of 3 characters`},
-		{"😀", `character '😀' (U+1F600) at offset 0`},
-		{"abc\n", `character '\n' (U+000A) at offset 3`},
+		{"ab日c", `character '日' (U+65E5) at character offset 2 is not in the vocabulary of 3 characters`},
+		{"😀", `character '😀' (U+1F600) at character offset 0`},
+		{"abc\n", `character '\n' (U+000A) at character offset 3`},
 	}
 	for _, c := range cases {
 		ids, err := v.Encode([]rune(c.text))

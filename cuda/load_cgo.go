@@ -50,6 +50,9 @@ func load(info *Info) error {
 		return unavailable(fmt.Errorf("cuda: the NVIDIA driver library %s could not be loaded "+
 			"(%s); install the NVIDIA driver", DriverLibrary, msg))
 	}
+	if file, ok := loadedFile(false); ok {
+		info.DriverPath = file
+	}
 	info.Graphs = graphsAvailable()
 	if err := status(C.rc_init()); err != nil {
 		return unavailable(err)
@@ -94,7 +97,10 @@ func loadCUBLAS(info *Info) error {
 				minCUBLASMajor, driverMajor, FormatDriverVersion(info.DriverVersion)))
 			continue
 		}
-		info.CUBLASPath, info.CUBLASVersion = path, version
+		info.CUBLASName, info.CUBLASPath, info.CUBLASVersion = path, path, version
+		if file, ok := loadedFile(true); ok {
+			info.CUBLASPath = file
+		}
 		return nil
 	}
 	if explicit != "" {
@@ -126,6 +132,23 @@ func loadBLAS(path string) (string, bool) {
 		return cString(msg[:]), false
 	}
 	return "", true
+}
+
+// loadedFile returns the file of the loaded cuBLAS, or of the driver when blas is false, with
+// symbolic links resolved.
+func loadedFile(blas bool) (string, bool) {
+	var path [4096]byte
+	p, n := (*C.char)(unsafe.Pointer(&path[0])), C.int(len(path))
+	var found C.int
+	if blas {
+		found = C.rc_blas_file(p, n)
+	} else {
+		found = C.rc_driver_file(p, n)
+	}
+	if found == 0 {
+		return "", false
+	}
+	return cString(path[:]), true
 }
 
 // driverVersion returns the CUDA version the loaded driver supports, 1000·major + 10·minor.

@@ -2,10 +2,14 @@
 
 // recur_cuda.c loads the CUDA driver and cuBLAS with dlopen, resolves the functions that
 // recur_cuda.h lists and wraps them, so that each Go call into CUDA is one cgo call.
+// dladdr is a GNU extension of glibc's dlfcn.h.
+#define _GNU_SOURCE
 #include "recur_cuda.h"
 
 #include <dlfcn.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 // The driver functions that every use needs, as (exported symbol, parameter list). The symbols
@@ -161,6 +165,28 @@ int rc_load_blas(const char *path, char *err, int err_len) {
 	blas.cublasGetStatusName = (rc_cublasGetStatusName_fn)dlsym(lib, "cublasGetStatusName");
 	return 0;
 }
+
+// rc_symbol_file writes the file that contains the loaded function fn, with symbolic links resolved,
+// into path. dladdr returns the file name under which the loader opened the library, which is a full
+// path when the loader found it through its search path, and realpath resolves links such as
+// libcuda.so.1 -> libcuda.so.550.54.15.
+static int rc_symbol_file(void *fn, char *path, int len) {
+	Dl_info info;
+	char resolved[PATH_MAX];
+	if (fn == NULL || len <= 0 || dladdr(fn, &info) == 0 || info.dli_fname == NULL) {
+		return 0;
+	}
+	const char *name = info.dli_fname;
+	if (realpath(name, resolved) != NULL) {
+		name = resolved;
+	}
+	snprintf(path, len, "%s", name);
+	return 1;
+}
+
+int rc_driver_file(char *path, int len) { return rc_symbol_file((void *)drv.cuInit, path, len); }
+
+int rc_blas_file(char *path, int len) { return rc_symbol_file((void *)blas.cublasCreate_v2, path, len); }
 
 int rc_graphs_available(void) { return drv.graphs; }
 

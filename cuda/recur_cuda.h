@@ -28,7 +28,7 @@ typedef struct {
 	const char *call; // the exported name of the failing function, a string literal
 } rc_status;
 
-// The maximum number of kernel arguments of rc_launch; recur's widest kernel takes 11. Argument
+// The maximum number of kernel arguments of rc_launch; recur's widest kernel takes 13. Argument
 // i starts at byte RC_ARG_SLOT·i of rc_launch's args.
 #define RC_MAX_ARGS 32
 #define RC_ARG_SLOT 8
@@ -38,6 +38,11 @@ typedef struct {
 int rc_load_driver(const char *path, char *err, int err_len);
 int rc_load_blas(const char *path, char *err, int err_len);
 int rc_graphs_available(void);
+// rc_driver_file and rc_blas_file write the file of the loaded driver or cuBLAS, with symbolic links
+// resolved, into path (len bytes, NUL-terminated). They return 1 on success and 0 when nothing is loaded
+// or the loader cannot name the file.
+int rc_driver_file(char *path, int len);
+int rc_blas_file(char *path, int len);
 int rc_blas_status_names_available(void);
 
 // Driver queries, valid after rc_load_driver.

@@ -17,14 +17,20 @@ func (p DevicePtr) Add(bytes int64) DevicePtr { return p + DevicePtr(bytes) }
 
 // Info describes the CUDA installation that Load found.
 type Info struct {
-	// DriverPath is the driver library as passed to dlopen, "libcuda.so.1".
+	// DriverPath is the file of the loaded driver library, with symbolic links resolved, for
+	// example /usr/lib/x86_64-linux-gnu/libcuda.so.550.54.15. Load opens it by the name
+	// DriverLibrary, which DriverPath keeps when the loader cannot name the file.
 	DriverPath string
 	// DriverVersion is the newest CUDA version the driver supports, as cuDriverGetVersion
 	// returns it: 1000·major + 10·minor, so 12040 is CUDA 12.4. 0 when unknown.
 	DriverVersion int
 	// Devices is the number of GPUs the driver reports.
 	Devices int
-	// CUBLASPath is the cuBLAS library that was loaded, as passed to dlopen.
+	// CUBLASName is the cuBLAS library as passed to dlopen: a loader name such as
+	// "libcublas.so.12", or a path.
+	CUBLASName string
+	// CUBLASPath is the file of the loaded cuBLAS, with symbolic links resolved, or CUBLASName
+	// when the loader cannot name the file.
 	CUBLASPath string
 	// CUBLASVersion is cuBLAS's major, minor and patch version, for example {12, 4, 5}.
 	CUBLASVersion [3]int

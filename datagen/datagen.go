@@ -1,7 +1,7 @@
 // Package datagen writes synthetic data sets for tasks whose correct output is known and
 // that a model without memory cannot learn:
 //
-//	classify  many-to-one: a label decided by a key character near the start of a line
+//	classify  many-to-one: a label decided by the first of several key characters in a line
 //	tag       many-to-many: each token tagged with the bracket nesting depth after it
 //	dates     sequence-to-sequence: a date in one of 12 formats rewritten as YYYY-MM-DD
 //	scenes    captioning and classification of small images of coloured shapes
@@ -53,7 +53,7 @@ func Tasks() []Task {
 	return []Task{
 		{
 			Name:     "classify",
-			Summary:  "label<TAB>text, where a key character in the first 3 decides the label",
+			Summary:  "label<TAB>text, where the first of the key characters decides the label",
 			Defaults: classifyDefaults,
 			Generate: Classify,
 		},
@@ -102,9 +102,17 @@ func Lookup(name string) (Task, error) {
 // counts.
 var splitNames = [3]string{"train", "val", "test"}
 
+// MaxLines bounds each split of the text tasks, and MaxScenes each split of scenes, whose
+// examples carry an image each. The limits turn a typo such as --train 9999999999999 into
+// an error instead of an allocation of terabytes.
+const (
+	MaxLines  = 10_000_000
+	MaxScenes = 1_000_000
+)
+
 // resolve returns the split sizes of opt in splitNames order, with every zero count
-// replaced by the one in defaults. A negative count is an error.
-func (opt Options) resolve(task string, defaults Options) ([3]int, error) {
+// replaced by the one in defaults. A negative count, or one above limit, is an error.
+func (opt Options) resolve(task string, defaults Options, limit int) ([3]int, error) {
 	counts := [3]int{opt.Train, opt.Val, opt.Test}
 	fallback := [3]int{defaults.Train, defaults.Val, defaults.Test}
 	fields := [3]string{"Train", "Val", "Test"}
@@ -112,6 +120,10 @@ func (opt Options) resolve(task string, defaults Options) ([3]int, error) {
 		if counts[i] < 0 {
 			return counts, fmt.Errorf("datagen: %s: invalid %s count %d: use a positive count, "+
 				"or 0 for the default of %d", task, fields[i], counts[i], fallback[i])
+		}
+		if counts[i] > limit {
+			return counts, fmt.Errorf("datagen: %s: invalid %s count %d: use at most %d "+
+				"examples per split", task, fields[i], counts[i], limit)
 		}
 		if counts[i] == 0 {
 			counts[i] = fallback[i]

@@ -151,7 +151,7 @@ func TestSeedChangesData(t *testing.T) {
 }
 
 func TestDefaultsAndNegativeCounts(t *testing.T) {
-	counts, err := Options{Val: 5}.resolve("tag", tagDefaults)
+	counts, err := Options{Val: 5}.resolve("tag", tagDefaults, MaxLines)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,50 +169,6 @@ func TestLookupUnknownTask(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `unknown task "sort"`) ||
 		!strings.Contains(err.Error(), "classify, tag, dates, scenes") {
 		t.Errorf("Lookup(sort): error %v, want one naming the task and listing the known ones", err)
-	}
-}
-
-func TestClassifyKeysAndTail(t *testing.T) {
-	splits := readSplits(t, generate(t, "classify", small))
-	checkCounts(t, splits, small)
-	checkDisjoint(t, splits)
-	keyLabel := map[byte]string{}
-	for i, keys := range classifyKeys {
-		for _, k := range keys {
-			keyLabel[k] = classifyLabels[i]
-		}
-	}
-	labelsSeen := map[string]bool{}
-	for _, lines := range splits {
-		for _, line := range lines {
-			label, text := fields(t, line)
-			labelsSeen[label] = true
-			if n := len(text); n < 1+minDistractors || n > 3+maxDistractors {
-				t.Errorf("text %q has %d characters, want %d to %d", text, n, 1+minDistractors, 3+maxDistractors)
-				continue
-			}
-			var keys []byte
-			for _, c := range []byte(text[:3]) {
-				if _, ok := keyLabel[c]; ok {
-					keys = append(keys, c)
-				}
-			}
-			if len(keys) != 1 {
-				t.Errorf("text %q has %d key characters among its first 3, want 1", text, len(keys))
-				continue
-			}
-			if keyLabel[keys[0]] != label {
-				t.Errorf("line %q: key %c decides %s, but the label is %s", line, keys[0], keyLabel[keys[0]], label)
-			}
-			tail := text[len(text)-minDistractors:]
-			if strings.IndexFunc(tail, func(r rune) bool { return r != ' ' && (r < 'a' || r > 'z') }) >= 0 {
-				t.Errorf("the last %d characters %q of line %q are not only lowercase letters and spaces",
-					minDistractors, tail, line)
-			}
-		}
-	}
-	if len(labelsSeen) != len(classifyLabels) {
-		t.Errorf("labels seen: %v, want all of %v", labelsSeen, classifyLabels)
 	}
 }
 
@@ -608,5 +564,22 @@ func TestScenesFeatures(t *testing.T) {
 	std := math.Sqrt(sumSquares / float64(small.Train*FeatureDim))
 	if math.Abs(std-featureNoise) > 0.005 {
 		t.Errorf("features differ from the projection by %.4f on average, want noise of %v", std, featureNoise)
+	}
+}
+
+func TestHugeCountRejectedBeforeDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	_, err := Tag(dir, Options{Train: MaxLines + 1})
+	if err == nil {
+		t.Fatalf("Tag accepted %d training lines", MaxLines+1)
+	}
+	if !strings.Contains(err.Error(), "at most 10000000") {
+		t.Errorf("error %q does not state the limit", err)
+	}
+	if _, statErr := os.Stat(dir); !os.IsNotExist(statErr) {
+		t.Errorf("Tag created %s before rejecting the count (stat error %v)", dir, statErr)
+	}
+	if _, err := Scenes(dir, Options{Test: MaxScenes + 1}); err == nil {
+		t.Errorf("Scenes accepted %d test scenes", MaxScenes+1)
 	}
 }

@@ -70,7 +70,7 @@ func ordinalSuffix(day int) string {
 // split sizes, so no date of one split occurs in another split in any format. A date may
 // occur more than once within a split, in the same or another format.
 func Dates(dir string, opt Options) ([]OutputFile, error) {
-	counts, err := opt.resolve("dates", datesDefaults)
+	counts, err := opt.resolve("dates", datesDefaults, MaxLines)
 	if err != nil {
 		return nil, err
 	}

@@ -139,7 +139,7 @@ func (s scene) caption() string {
 // 1728 flattened pixels, with entries of standard deviation 1/sqrt(1728), plus Gaussian
 // noise of standard deviation 0.05 drawn anew for every scene.
 func Scenes(dir string, opt Options) ([]OutputFile, error) {
-	counts, err := opt.resolve("scenes", scenesDefaults)
+	counts, err := opt.resolve("scenes", scenesDefaults, MaxScenes)
 	if err != nil {
 		return nil, err
 	}

@@ -29,16 +29,16 @@ const (
 // Every word occurs at every depth, so a tagger needs to count the brackets before a token.
 // No line appears twice.
 func Tag(dir string, opt Options) ([]OutputFile, error) {
-	counts, err := opt.resolve("tag", tagDefaults)
+	counts, err := opt.resolve("tag", tagDefaults, MaxLines)
 	if err != nil {
-		return nil, err
-	}
-	if err := makeDir(dir); err != nil {
 		return nil, err
 	}
 	rng := newRand(opt.Seed, tagStream)
 	splits, err := distinctSplits("tag", counts, func() string { return tagLine(rng) })
 	if err != nil {
+		return nil, err
+	}
+	if err := makeDir(dir); err != nil {
 		return nil, err
 	}
 	return writeSplits(dir, splits)

@@ -70,10 +70,12 @@ type Backend interface {
 	LSTMBackward(gates, cPrev, c, dhOut, dhRec, dc, dgates Tensor, B, H int)
 	// GRUForward applies one GRU step to B rows of H units, with PyTorch's gate order r, z, n.
 	// xg [B×3H] holds the input projections plus bias_ih on entry and the activated gates
-	// r, z, n on return. hg [B×3H] holds the recurrent projections W_hh·hPrev plus bias_hh and
-	// is left unchanged, because backward reads its n block. With r = σ(x_r + h_r),
-	// z = σ(x_z + h_z) and n = tanh(x_n + r·h_n), it writes h = (1 − z)·n + z·hPrev [B×H].
-	GRUForward(xg, hg, hPrev, h Tensor, B, H int)
+	// r, z, n on return. hg [B×3H] holds the recurrent projections W_hh·hPrev on entry. When
+	// bhh [3H] is not nil, bias_hh is added to every row of hg in float32, in place, as
+	// AddBias would add it; hg is otherwise left unchanged, because backward reads its n
+	// block. With r = σ(x_r + h_r), z = σ(x_z + h_z) and n = tanh(x_n + r·h_n), where h_* are
+	// the blocks of hg with the bias, it writes h = (1 − z)·n + z·hPrev [B×H].
+	GRUForward(xg, hg, bhh, hPrev, h Tensor, B, H int)
 	// GRUBackward reverses GRUForward. xg holds the activated gates, hg the recurrent
 	// projections, dhOut and dhRec (nil where there is none) the gradient reaching h. It
 	// writes dxg [B×3H], the gradient with respect to the input pre-activations; dhg [B×3H],

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 )
@@ -125,5 +126,54 @@ func BenchmarkSumRows(b *testing.B) {
 	b.SetBytes(4 * rows * cols)
 	for b.Loop() {
 		cpu.SumRows(dst, x, rows, cols)
+	}
+}
+
+// BenchmarkSmallGemm times the recurrent products of one step on one thread, the AVX2
+// small-GEMM kernels ("own") against OpenBLAS ("blas"): NT is [B×H]·[4H×H]^T of the forward
+// step, NN is [B×4H]·[4H×H] of the backward step.
+func BenchmarkSmallGemm(b *testing.B) {
+	if !smallGemmBuilt {
+		b.Skip("the AVX2 small-GEMM kernels are not built or not supported here")
+	}
+	lib, err := loadSystemBLAS()
+	if err != nil {
+		b.Logf("OpenBLAS is not available, so only the own kernels run: %v", err)
+	}
+	rng := rand.New(rand.NewPCG(1, 8))
+	for _, shape := range [][2]int{{32, 128}, {32, 256}, {64, 512}} {
+		batch, hidden := shape[0], shape[1]
+		for _, transB := range []bool{true, false} {
+			m, n, k := batch, 4*hidden, hidden
+			name := fmt.Sprintf("NT/B%d_H%d", batch, hidden)
+			if !transB {
+				n, k = hidden, 4*hidden
+				name = fmt.Sprintf("NN/B%d_H%d", batch, hidden)
+			}
+			a, w := randomValues(rng, m*k, -1, 1), randomValues(rng, k*n, -1, 1)
+			c := make([]float32, m*n)
+			ldb := n
+			if transB {
+				ldb = k
+			}
+			report := func(b *testing.B) {
+				b.ReportMetric(2*float64(m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			}
+			b.Run("own/"+name, func(b *testing.B) {
+				for b.Loop() {
+					smallGemm(transB, m, n, k, a, w, c, 0, n, true)
+				}
+				report(b)
+			})
+			if lib == nil {
+				continue
+			}
+			b.Run("blas/"+name, func(b *testing.B) {
+				for b.Loop() {
+					lib.gemm(1, false, transB, m, n, k, 1, a, k, w, ldb, 1, c, n)
+				}
+				report(b)
+			})
+		}
 	}
 }

@@ -6,6 +6,24 @@ package engine
 #cgo LDFLAGS: -ldl
 #include <dlfcn.h>
 #include <stdlib.h>
+#if defined(__x86_64__)
+#include <xmmintrin.h>
+
+// recur_ftz_begin sets MXCSR's flush-to-zero (bit 15) and denormals-are-zero (bit 6) modes on
+// the calling thread and returns the previous MXCSR, which recur_ftz_end restores. Between
+// the two, subnormal inputs read as zero and subnormal results are written as zero, so
+// subnormal numbers cannot slow a matrix product. A C call keeps its goroutine on one thread,
+// so the mode covers the product and nothing else.
+static inline unsigned recur_ftz_begin(void) {
+	unsigned old = _mm_getcsr();
+	_mm_setcsr(old | 0x8040);
+	return old;
+}
+static inline void recur_ftz_end(unsigned old) { _mm_setcsr(old); }
+#else
+static inline unsigned recur_ftz_begin(void) { return 0; }
+static inline void recur_ftz_end(unsigned old) {}
+#endif
 
 typedef void (*recur_sgemm_fn)(int order, int transA, int transB, int m, int n, int k,
 	float alpha, const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
@@ -33,13 +51,16 @@ static const char *recur_openblas_config(void *getConfig) {
 
 // recur_sgemm calls cblas_sgemm on row-major matrices, first setting OpenBLAS's thread count
 // when threads > 0, so that each GEMM costs one cgo call. 101 is CblasRowMajor, 111
-// CblasNoTrans and 112 CblasTrans.
+// CblasNoTrans and 112 CblasTrans. On x86-64 the calling thread runs with flush-to-zero, which
+// covers the whole product where OpenBLAS runs it on one thread, as the CPU backend asks.
 static void recur_sgemm(void *sgemm, void *setThreads, int threads, int transA, int transB,
 		int m, int n, int k, float alpha, const float *a, int lda, const float *b, int ldb,
 		float beta, float *c, int ldc) {
 	if (threads > 0) ((recur_set_threads_fn)setThreads)(threads);
+	unsigned csr = recur_ftz_begin();
 	((recur_sgemm_fn)sgemm)(101, transA ? 112 : 111, transB ? 112 : 111, m, n, k,
 		alpha, a, lda, b, ldb, beta, c, ldc);
+	recur_ftz_end(csr);
 }
 */
 import "C"

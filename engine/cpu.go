@@ -25,6 +25,15 @@ type CPUOptions struct {
 // their work into fixed parts, and reductions add fixed-size blocks in float64 in a fixed
 // order, so every result is the same for any thread count.
 //
+// Subnormal numbers (below 2^-126 in magnitude), which take a slow microcode path on many x86
+// processors, are flushed to a zero of the same sign where they would be written: by the
+// activations, LSTMForward, LSTMBackward, AddBias and the optimizer steps in software, and by
+// Gemm through the processor's flush-to-zero and denormals-are-zero modes around each
+// OpenBLAS or AVX2-kernel call on x86-64, or a pass over its output on the gonum path. Each
+// of these gives the same bits on every run. NOTE: the other operations (Axpy, Mul, SumRows,
+// the GRU and RNN combinations, the loss) may still write subnormal numbers; their inputs
+// come from the flushed operations in a training step.
+//
 // A CPU is safe for concurrent use, but its operations run one at a time. It must not be
 // used after Close.
 type CPU struct {
@@ -51,6 +60,7 @@ type cpuTasks struct {
 	combine   combineRowsTask
 	gemm      gonumGemmTask
 	blasGemm  blasGemmTask
+	small     smallGemmTask
 	embedFwd  embeddingForwardTask
 	embedBwd  embeddingBackwardTask
 	lstmFwd   lstmForwardTask

@@ -90,7 +90,9 @@ func checkMatrix(op string, rows, cols int) {
 	}
 }
 
-// AddBias adds bias [cols] to every row of y [rows×cols].
+// AddBias adds bias [cols] to every row of y [rows×cols] and flushes subnormal sums to zero,
+// as the fused kernels do, because a bias is the last addition before an activation or a
+// loss.
 func (c *CPU) AddBias(y, bias Tensor, rows, cols int) {
 	checkMatrix("AddBias", rows, cols)
 	yd := tensorData("AddBias", "y", y, rows*cols)
@@ -116,7 +118,7 @@ func (t *addBiasTask) run(lo, hi int) {
 		y := t.y[r*cols+j0 : r*cols+j1]
 		y = y[:len(b)]
 		for j, v := range b {
-			y[j] += v
+			y[j] = flushf(y[j] + v)
 		}
 		pos += j1 - j0
 	}

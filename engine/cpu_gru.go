@@ -14,7 +14,7 @@ func checkGRU(op string, B, H int) (gateLen, stateLen int) {
 // GRUForward applies one GRU step as Backend documents. The activations are accurate to about
 // one float32 ulp (see fastmath.go), and h is computed in float32 from the rounded gates.
 // h may be the same tensor as hPrev, because each unit reads hPrev before writing h.
-func (c *CPU) GRUForward(xg, hg, hPrev, h Tensor, B, H int) {
+func (c *CPU) GRUForward(xg, hg, bhh, hPrev, h Tensor, B, H int) {
 	gateLen, stateLen := checkGRU("GRUForward", B, H)
 	t := gruForwardTask{
 		xg:    tensorData("GRUForward", "xg", xg, gateLen),
@@ -22,6 +22,9 @@ func (c *CPU) GRUForward(xg, hg, hPrev, h Tensor, B, H int) {
 		hPrev: tensorData("GRUForward", "hPrev", hPrev, stateLen),
 		h:     tensorData("GRUForward", "h", h, stateLen),
 		H:     H,
+	}
+	if bhh != nil {
+		t.bhh = tensorData("GRUForward", "bhh", bhh, 3*H)
 	}
 	c.lock()
 	defer c.mu.Unlock()
@@ -32,6 +35,7 @@ func (c *CPU) GRUForward(xg, hg, hPrev, h Tensor, B, H int) {
 // gruForwardTask's items are the B·H units in row-major order.
 type gruForwardTask struct {
 	xg, hg, hPrev, h []float32
+	bhh              []float32 // nil, or bias_hh [3H], added into hg
 	H                int
 }
 
@@ -51,6 +55,9 @@ func (t *gruForwardTask) run(lo, hi int) {
 		hn := hrow[2*H+j0 : 2*H+j1][:n]
 		hPrev := t.hPrev[b*H+j0 : b*H+j1][:n]
 		h := t.h[b*H+j0 : b*H+j1][:n]
+		if t.bhh != nil {
+			addGRUBias(hr, hz, hn, t.bhh, H, j0)
+		}
 		// Whole gate rows at a time, so the inlined activation loops make no calls.
 		for j := range xr {
 			xr[j] += hr[j]
@@ -66,6 +73,19 @@ func (t *gruForwardTask) run(lo, hi int) {
 			h[j] = (1-xz[j])*xn[j] + xz[j]*hPrev[j]
 		}
 		pos += n
+	}
+}
+
+// addGRUBias adds columns [j0, j0+len(hr)) of each block of bias_hh [3H] to the r, z and n
+// blocks of one row of hg, as AddBias adds a bias.
+func addGRUBias(hr, hz, hn, bhh []float32, H, j0 int) {
+	br := bhh[j0 : j0+len(hr)]
+	bz := bhh[H+j0 : H+j0+len(hr)][:len(hz)]
+	bn := bhh[2*H+j0 : 2*H+j0+len(hr)][:len(hn)]
+	for j := range hr {
+		hr[j] += br[j]
+		hz[j] += bz[j]
+		hn[j] += bn[j]
 	}
 }
 

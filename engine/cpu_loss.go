@@ -3,6 +3,8 @@ package engine
 import (
 	"fmt"
 	"math"
+
+	"github.com/recur-ml/recur/engine/internal/vecmath"
 )
 
 // SoftmaxCrossEntropy computes the per-row loss and, when dlogits is not nil, its gradient,
@@ -177,12 +179,19 @@ type embeddingBackwardTask struct {
 func (t *embeddingBackwardTask) run(lo, hi int) {
 	dim := t.dim
 	j0, j1 := lo*embeddingColumns, min(dim, hi*embeddingColumns)
+	vector := 0
+	if useAVX2 {
+		vector = (j1 - j0) &^ 7
+	}
 	for r, id := range t.ids {
 		src := t.dout[r*dim+j0 : r*dim+j1]
 		dst := t.dtable[int(id)*dim+j0 : int(id)*dim+j1]
 		dst = dst[:len(src)]
-		for j, v := range src {
-			dst[j] += v
+		if vector > 0 {
+			vecmath.AddTo(dst[:vector], src[:vector])
+		}
+		for j := vector; j < len(src); j++ {
+			dst[j] += src[j]
 		}
 	}
 }

@@ -1,6 +1,10 @@
 package engine
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/recur-ml/recur/engine/internal/vecmath"
+)
 
 // checkLSTM panics unless B and H are valid and returns the lengths of a gate matrix and of a
 // state matrix.
@@ -55,11 +59,11 @@ func (t *lstmForwardTask) run(lo, hi int) {
 		tanhSlice(gg, gg)
 		sigmoidSlice(gO)
 		for j := range gi {
-			c[j] = gf[j]*cPrev[j] + gi[j]*gg[j]
+			c[j] = flushf(gf[j]*cPrev[j] + gi[j]*gg[j])
 		}
 		tanhSlice(h, c)
 		for j := range h {
-			h[j] *= gO[j]
+			h[j] = flushf(h[j] * gO[j])
 		}
 		pos += n
 	}
@@ -96,48 +100,78 @@ type lstmBackwardTask struct {
 
 func (t *lstmBackwardTask) run(lo, hi int) {
 	H := t.H
+	// tanh(c) in blocks on the stack, so that dgates may share memory with gates.
+	var tanhC [256]float32
 	for pos := lo; pos < hi; {
 		b, j0 := pos/H, pos%H
-		j1 := min(H, j0+hi-pos)
+		j1 := min(H, j0+hi-pos, j0+len(tanhC))
 		n := j1 - j0
-		row := t.gates[b*4*H : (b+1)*4*H]
-		gi := row[j0:j1]
-		gf := row[H+j0 : H+j1][:n]
-		gg := row[2*H+j0 : 2*H+j1][:n]
-		gO := row[3*H+j0 : 3*H+j1][:n]
-		drow := t.dgates[b*4*H : (b+1)*4*H]
-		di := drow[j0:j1][:n]
-		df := drow[H+j0 : H+j1][:n]
-		dg := drow[2*H+j0 : 2*H+j1][:n]
-		dO := drow[3*H+j0 : 3*H+j1][:n]
-		s0, s1 := b*H+j0, b*H+j1
-		cPrev, c := t.cPrev[s0:s1][:n], t.c[s0:s1][:n]
-		dhOut, dc := t.dhOut[s0:s1][:n], t.dc[s0:s1][:n]
-		var dhRec []float32
-		if t.dhRec != nil {
-			dhRec = t.dhRec[s0:s1][:n]
+		s0 := b*H + j0
+		tc := tanhC[:n]
+		tanhSlice(tc, t.c[s0:s0+n])
+		done := 0
+		if useAVX2 {
+			done = n &^ 7
 		}
-		// tanh(c) in blocks on the stack, so the inlined loop of tanhSlice computes it and
-		// dgates may still share memory with gates.
-		var tanhC [256]float32
-		for j := range gi {
-			if j%len(tanhC) == 0 {
-				tanhSlice(tanhC[:min(len(tanhC), n-j)], c[j:min(j+len(tanhC), n)])
+		if done > 0 {
+			a := vecmath.LSTMBackwardArgs{
+				Gates:  &t.gates[b*4*H+j0],
+				DGates: &t.dgates[b*4*H+j0],
+				Stride: uintptr(4 * H),
+				CPrev:  &t.cPrev[s0],
+				TanhC:  &tc[0],
+				DhOut:  &t.dhOut[s0],
+				Dc:     &t.dc[s0],
+				N:      done,
 			}
-			i, f, g, o := gi[j], gf[j], gg[j], gO[j]
-			dh := dhOut[j]
-			if dhRec != nil {
-				dh += dhRec[j]
+			if t.dhRec != nil {
+				a.DhRec = &t.dhRec[s0]
 			}
-			tc := tanhC[j%len(tanhC)]
-			// dL/dc at this step: the gradient from step t+1 plus the path through h.
-			dct := dc[j] + dh*o*(1-tc*tc)
-			di[j] = dct * g * i * (1 - i)
-			df[j] = dct * cPrev[j] * f * (1 - f)
-			dg[j] = dct * i * (1 - g*g)
-			dO[j] = dh * tc * o * (1 - o)
-			dc[j] = dct * f
+			vecmath.LSTMBackward(&a)
 		}
+		t.backwardUnits(b, j0+done, j1, tc[done:])
 		pos += n
+	}
+}
+
+// backwardUnits runs the backward step of units [j0, j1) of row b, given their tanh(c) in tc.
+// vecmath.LSTMBackward computes the other units of a row, and these must get the same bits.
+// So every product that feeds an addition or a subtraction is rounded by an explicit float32
+// conversion, which keeps any build from fusing the two into an FMA.
+func (t *lstmBackwardTask) backwardUnits(b, j0, j1 int, tc []float32) {
+	H := t.H
+	n := j1 - j0
+	row := t.gates[b*4*H : (b+1)*4*H]
+	gi := row[j0:j1]
+	gf := row[H+j0 : H+j1][:n]
+	gg := row[2*H+j0 : 2*H+j1][:n]
+	gO := row[3*H+j0 : 3*H+j1][:n]
+	drow := t.dgates[b*4*H : (b+1)*4*H]
+	di := drow[j0:j1][:n]
+	df := drow[H+j0 : H+j1][:n]
+	dg := drow[2*H+j0 : 2*H+j1][:n]
+	dO := drow[3*H+j0 : 3*H+j1][:n]
+	s0, s1 := b*H+j0, b*H+j1
+	cPrev := t.cPrev[s0:s1][:n]
+	dhOut, dc := t.dhOut[s0:s1][:n], t.dc[s0:s1][:n]
+	var dhRec []float32
+	if t.dhRec != nil {
+		dhRec = t.dhRec[s0:s1][:n]
+	}
+	tc = tc[:n]
+
+	for j := range gi {
+		i, f, g, o := gi[j], gf[j], gg[j], gO[j]
+		dh := dhOut[j]
+		if dhRec != nil {
+			dh += dhRec[j]
+		}
+		// dL/dc at this step: the gradient from step t+1 plus the path through h.
+		dct := dc[j] + float32(float32(dh*o)*(1-float32(tc[j]*tc[j])))
+		di[j] = flushf(dct * g * i * (1 - i))
+		df[j] = flushf(dct * cPrev[j] * f * (1 - f))
+		dg[j] = flushf(dct * i * (1 - float32(g*g)))
+		dO[j] = flushf(dh * tc[j] * o * (1 - o))
+		dc[j] = flushf(dct * f)
 	}
 }

@@ -114,9 +114,9 @@ func (t *adamTask) run(lo, hi int) {
 	for i, g := range grad {
 		mi := b1*m[i] + (1-b1)*g
 		vi := b2*v[i] + (1-b2)*g*g
-		m[i], v[i] = mi, vi
+		m[i], v[i] = flushf(mi), flushf(vi)
 		denom := float32(math.Sqrt(float64(vi)))/bc2Sqrt + eps
-		param[i] -= stepSize * mi / denom
+		param[i] = flushf(param[i] - stepSize*mi/denom)
 	}
 }
 
@@ -147,8 +147,8 @@ func (t *sgdTask) run(lo, hi int) {
 	lr, mu := t.lr, t.momentum
 	for i, g := range grad {
 		b := mu*buf[i] + g
-		buf[i] = b
-		param[i] -= lr * b
+		buf[i] = flushf(b)
+		param[i] = flushf(param[i] - lr*b)
 	}
 }
 
@@ -178,7 +178,7 @@ func (t *rmspropTask) run(lo, hi int) {
 	lr, alpha, eps := t.lr, t.alpha, t.eps
 	for i, g := range grad {
 		s := alpha*sq[i] + (1-alpha)*g*g
-		sq[i] = s
-		param[i] -= lr * g / (float32(math.Sqrt(float64(s))) + eps)
+		sq[i] = flushf(s)
+		param[i] = flushf(param[i] - lr*g/(float32(math.Sqrt(float64(s)))+eps))
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Tolerances of the form |got − want| ≤ atol + rtol·|want| against float64 loops.
@@ -354,5 +355,34 @@ func TestOpsDoNotAllocate(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// countTask counts how often each item is processed.
+type countTask struct{ counts []int32 }
+
+func (t *countTask) run(lo, hi int) {
+	for i := lo; i < hi; i++ {
+		t.counts[i]++
+	}
+}
+
+// TestWorkerPoolRunsEveryItemOnce hands the pool tasks back to back, where the workers are
+// still polling, and after pauses longer than spinWait, where they have blocked.
+func TestWorkerPoolRunsEveryItemOnce(t *testing.T) {
+	const items, runs = 1000, 300
+	p := newWorkerPool(4)
+	defer p.close()
+	task := &countTask{counts: make([]int32, items)}
+	for r := range runs {
+		if r%50 == 0 {
+			time.Sleep(3 * spinWait)
+		}
+		p.run(task, items, 1)
+	}
+	for i, c := range task.counts {
+		if c != runs {
+			t.Fatalf("item %d was processed %d times in %d runs, want %d", i, c, runs, runs)
+		}
 	}
 }

@@ -3,8 +3,6 @@ package engine
 import (
 	"encoding/binary"
 	"math"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -23,13 +21,9 @@ type kernelParam struct {
 // kernels/recur_kernels.cu.
 func kernelSignatures(t *testing.T) map[string][]kernelParam {
 	t.Helper()
-	src, err := os.ReadFile(filepath.Join("..", "kernels", "recur_kernels.cu"))
-	if err != nil {
-		t.Fatalf("reading the kernel sources: %v", err)
-	}
 	sigs := map[string][]kernelParam{}
 	re := regexp.MustCompile(`extern "C" __global__ void (\w+)\(([^)]*)\)`)
-	for _, m := range re.FindAllStringSubmatch(string(src), -1) {
+	for _, m := range re.FindAllStringSubmatch(kernels.Source, -1) {
 		var params []kernelParam
 		for _, p := range strings.Split(m[2], ",") {
 			p = strings.Join(strings.Fields(p), " ")
@@ -92,6 +86,7 @@ func TestCUDAKernelArguments(t *testing.T) {
 	gates, cPrev, cNext, h := view(B*4*H), alloc(B*H), view(B*H), alloc(B*H)
 	dhOut, dhRec, dc, dgates := alloc(B*H), view(B*H), alloc(B*H), view(B*4*H)
 	xg, hg, dxg, dhg := alloc(B*3*H), view(B*3*H), view(B*3*H), alloc(B*3*H)
+	bhh := view(3 * H)
 	table, out := alloc(6*4), view(5*4)
 	ids := []int32{5, 0, 3, 3, 1}
 	logits, losses, dlogits := alloc(4*7), view(4), alloc(4*7)
@@ -140,9 +135,13 @@ func TestCUDAKernelArguments(t *testing.T) {
 			"c_prev": ptrOf(cPrev), "c": ptrOf(cNext), "dh_out": ptrOf(dhOut),
 			"dh_rec": cuda.DevicePtr(0), "dc": ptrOf(dc), "dgates": ptrOf(dgates), "B": B,
 			"H": H}}}},
-		{"GRUForward", func() { c.GRUForward(xg, hg, cPrev, h, B, H) },
+		{"GRUForward", func() { c.GRUForward(xg, hg, bhh, cPrev, h, B, H) },
 			[]wantLaunch{{"gru_gates_forward", 1, map[string]any{"xg": ptrOf(xg), "hg": ptrOf(hg),
-				"h_prev": ptrOf(cPrev), "h": ptrOf(h), "B": B, "H": H}}}},
+				"bhh": ptrOf(bhh), "h_prev": ptrOf(cPrev), "h": ptrOf(h), "B": B, "H": H}}}},
+		{"GRUForward without bhh", func() { c.GRUForward(xg, hg, nil, cPrev, h, B, H) },
+			[]wantLaunch{{"gru_gates_forward", 1, map[string]any{"xg": ptrOf(xg), "hg": ptrOf(hg),
+				"bhh": cuda.DevicePtr(0), "h_prev": ptrOf(cPrev), "h": ptrOf(h), "B": B,
+				"H": H}}}},
 		{"GRUBackward", func() { c.GRUBackward(xg, hg, cPrev, dhOut, dhRec, dxg, dhg, dc, B, H) },
 			[]wantLaunch{{"gru_gates_backward", 1, map[string]any{"xg": ptrOf(xg), "hg": ptrOf(hg),
 				"h_prev": ptrOf(cPrev), "dh_out": ptrOf(dhOut), "dh_rec": ptrOf(dhRec),
@@ -172,7 +171,8 @@ func TestCUDAKernelArguments(t *testing.T) {
 			"rows": 4, "V": 7, "scale": float32(0)}}}},
 		{"Dropout", func() { c.Dropout(x, y, 0.25, 1<<40+7, 1<<33) }, []wantLaunch{{"dropout", 2,
 			map[string]any{"x": ptrOf(x), "mask": ptrOf(y), "n": n, "p": float32(0.25),
-				"seed": uint64(1<<40 + 7), "offset": uint64(1 << 33)}}}},
+				"seed": uint64(1<<40 + 7), "offset": uint64(1 << 33),
+				"offset_dev": cuda.DevicePtr(0)}}}},
 		{"ClipGradNorm", func() { c.ClipGradNorm(x, 1.5, norm) }, []wantLaunch{
 			{"sum_squares_partial", kernels.NormPartials, map[string]any{"x": ptrOf(x), "n": n,
 				"partials": c.partials.ptr}},
@@ -192,14 +192,37 @@ func TestCUDAKernelArguments(t *testing.T) {
 				"m": ptrOf(m), "v": ptrOf(v), "n": n, "lr": float32(0.01),
 				"beta1": float32(0.9), "beta2": float32(0.999), "eps": float32(1e-8),
 				"bias_correction1": float32(1 - math.Pow(float64(float32(0.9)), 3)),
-				"bias_correction2": float32(1 - math.Pow(float64(float32(0.999)), 3))}}}},
+				"bias_correction2": float32(1 - math.Pow(float64(float32(0.999)), 3)),
+				"bias_corrections": cuda.DevicePtr(0), "guard": cuda.DevicePtr(0)}}}},
 		{"SGDStep", func() { c.SGDStep(x, y, m, 0.05, 0.9) }, []wantLaunch{{"sgd_step", 2,
 			map[string]any{"p": ptrOf(x), "g": ptrOf(y), "buf": ptrOf(m), "n": n,
-				"lr": float32(0.05), "momentum": float32(0.9)}}}},
+				"lr": float32(0.05), "momentum": float32(0.9), "guard": cuda.DevicePtr(0)}}}},
 		{"RMSpropStep", func() { c.RMSpropStep(x, y, m, 0.01, 0.99, 1e-8) },
 			[]wantLaunch{{"rmsprop_step", 2, map[string]any{"p": ptrOf(x), "g": ptrOf(y),
 				"sq": ptrOf(m), "n": n, "lr": float32(0.01), "alpha": float32(0.99),
-				"eps": float32(1e-8)}}}},
+				"eps": float32(1e-8), "guard": cuda.DevicePtr(0)}}}},
+		{"GuardUpdates and guarded optimizer steps", func() {
+			c.RunStep(func() {
+				c.GuardUpdates(norm, losses)
+				c.AdamStep(x, y, m, v, 0.01, 0.9, 0.999, 1e-8, 1)
+				c.SGDStep(x, y, m, 0.05, 0.9)
+				c.RMSpropStep(x, y, m, 0.01, 0.99, 1e-8)
+			})
+		}, []wantLaunch{
+			{"finite_guard", 1, map[string]any{"norm": ptrOf(norm), "x": ptrOf(losses), "n": 4,
+				"guard": c.guard.ptr}},
+			{"adam_step", 2, map[string]any{"p": ptrOf(x), "g": ptrOf(y),
+				"m": ptrOf(m), "v": ptrOf(v), "n": n, "lr": float32(0.01),
+				"beta1": float32(0.9), "beta2": float32(0.999), "eps": float32(1e-8),
+				"bias_correction1": float32(1 - math.Pow(float64(float32(0.9)), 1)),
+				"bias_correction2": float32(1 - math.Pow(float64(float32(0.999)), 1)),
+				"bias_corrections": cuda.DevicePtr(0), "guard": c.guard.ptr}},
+			{"sgd_step", 2, map[string]any{"p": ptrOf(x), "g": ptrOf(y), "buf": ptrOf(m), "n": n,
+				"lr": float32(0.05), "momentum": float32(0.9), "guard": c.guard.ptr}},
+			{"rmsprop_step", 2, map[string]any{"p": ptrOf(x), "g": ptrOf(y),
+				"sq": ptrOf(m), "n": n, "lr": float32(0.01), "alpha": float32(0.99),
+				"eps": float32(1e-8), "guard": c.guard.ptr}},
+		}},
 		{"Gemm with alpha 0 scales C", func() {
 			c.Gemm(false, false, 10, 30, 4, 0, alloc(40), alloc(120), 0.5, x.Slice(0, 300))
 		}, []wantLaunch{{"scale", 2, map[string]any{"x": ptrOf(x), "n": n,

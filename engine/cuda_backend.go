@@ -21,13 +21,20 @@ type CUDAOptions struct {
 	// or bfloat16 (7, or TF32 where cuBLAS prefers it) for the tensor cores, and products and
 	// sums stay float32. Every other operation computes in float32 whatever the precision.
 	Precision string
+	// StepGraphs makes RunStep capture a training step as a CUDA graph once its shapes are
+	// fixed and replay the graph on later steps (SetStepGraphs documents how).
+	StepGraphs bool
+	// Wavefront makes Wavefront report true, so that a stack of recurrent layers runs layer l
+	// on stream l, each step as soon as the layer below has finished that step.
+	Wavefront bool
 }
 
 // CUDA is the Backend for one NVIDIA GPU. Tensors live in device memory. Every operation is
-// queued on one stream, and only Download, Upload, Sync and Close wait for the GPU, so a
-// training step runs without host synchronization until it downloads its loss. Two rare
-// cases wait too: Alloc when device memory runs out and cached blocks must be freed, and
-// token-id staging when the GPU is idSlots stagings behind.
+// queued on the main stream, or between Fork and Join on the stream that UseStream picks, and
+// only Download, Upload, Sync and Close wait for the GPU, so a training step runs without
+// host synchronization until it downloads its loss. Two rare cases wait too: Alloc when
+// device memory runs out and cached blocks must be freed, and token-id staging when the GPU
+// is idSlots stagings behind.
 //
 // Operations do not return errors. The first failure of a queued operation is kept, later
 // operations do nothing, Download fills its destination with NaN, and Sync returns the
@@ -46,7 +53,12 @@ type CUDA struct {
 	ids       *idStager
 	args      cuda.Args
 	partials  deviceBlock // kernels.NormPartials float64 partial sums of ClipGradNorm
+	guard     deviceBlock // the float32 that GuardUpdates writes and the optimizers read
 	precision gemmPrecision
+
+	step      stepState    // RunStep's state, and its CUDA graph when StepGraphs is on
+	region    streamRegion // the streams between Fork and Join
+	wavefront bool
 
 	info   cuda.Info
 	device cuda.Device
@@ -62,7 +74,33 @@ type cudaDevice interface {
 	download(dst []float32, src cuda.DevicePtr) error
 	// gemm runs the cuBLAS call g with C at c in the backend's precision.
 	gemm(g columnMajorGemm[cuda.DevicePtr], alpha, beta float32, c cuda.DevicePtr) error
+	// synchronize waits for the work of every stream.
 	synchronize() error
+
+	// useStream makes later launches, memsets, copies and GEMMs queue on stream i, creating
+	// the streams up to i. Stream 0 is the main stream, on which upload, download and graphs
+	// run whatever stream is current.
+	useStream(i int) error
+	// signal records the current stream's event after the work queued on it so far.
+	signal() error
+	// waitFor makes the work queued on the current stream from now on wait for the last
+	// signal of stream i.
+	waitFor(i int) error
+
+	// copySlot queues a copy of words 32-bit words from the page-locked memory of m, a slot
+	// of the backend's idTransfers, to m.device. It records no event, so that a graph
+	// capture can contain it.
+	copySlot(m idSlotMemory, words int) error
+	// beginCapture starts capturing the main stream's work into a CUDA graph instead of
+	// running it; endCapture ends the capture and returns the graph instantiated.
+	beginCapture() error
+	endCapture() (any, error)
+	// launchGraph queues a graph from endCapture on the main stream. waitGraph returns when
+	// the last graph launched has finished, so that the host may rewrite the page-locked
+	// memory that its copies read.
+	launchGraph(g any) error
+	waitGraph() error
+	destroyGraph(g any) error
 }
 
 var _ Backend = (*CUDA)(nil)
@@ -94,6 +132,8 @@ func NewCUDA(opts CUDAOptions) (*CUDA, error) {
 		return nil, errors.Join(err, gpu.close())
 	}
 	c.gpu, c.precision, c.info, c.device = gpu, precision, *info, device
+	c.SetStepGraphs(opts.StepGraphs)
+	c.SetWavefront(opts.Wavefront)
 	return c, nil
 }
 
@@ -104,6 +144,9 @@ func newCUDA(dev cudaDevice, alloc deviceAllocator,
 	c := &CUDA{dev: dev, pool: newDevicePool(alloc), precision: gemmPrecision{name: "fp32"}}
 	var err error
 	if c.partials, err = c.pool.get(kernels.NormPartials * 8); err != nil {
+		return nil, errors.Join(err, c.pool.close())
+	}
+	if c.guard, err = c.pool.get(4); err != nil {
 		return nil, errors.Join(err, c.pool.close())
 	}
 	c.ids = newIDStager(newIDs(c.pool))
@@ -136,10 +179,14 @@ func openCUDA(ordinal int, precision string) (*CUDA, string, error) {
 		return nil, "", err
 	}
 	d := c.device
-	note := fmt.Sprintf("cuda:%d: %s (compute capability %d.%d, %.0f GiB); driver for CUDA %s; "+
-		"cuBLAS %s from %s; %s matrix products", d.Ordinal, d.Name, d.Major, d.Minor,
-		float64(d.TotalMemory)/(1<<30), c.info.DriverVersionString(),
-		c.info.CUBLASVersionString(), c.info.CUBLASPath, c.precision.name)
+	cublas := c.info.CUBLASPath
+	if c.info.CUBLASName != "" && c.info.CUBLASName != cublas {
+		cublas += " (opened as " + c.info.CUBLASName + ")"
+	}
+	note := fmt.Sprintf("cuda:%d: %s (compute capability %d.%d, %.0f GiB); driver for CUDA %s "+
+		"from %s; cuBLAS %s from %s; %s matrix products", d.Ordinal, d.Name, d.Major, d.Minor,
+		float64(d.TotalMemory)/(1<<30), c.info.DriverVersionString(), c.info.DriverPath,
+		c.info.CUBLASVersionString(), cublas, c.precision.name)
 	return c, note, nil
 }
 
@@ -152,9 +199,18 @@ func (c *CUDA) lock() {
 	}
 }
 
-// record keeps err as the backend's failure unless an earlier one is kept already.
+// record keeps err as the backend's failure unless an earlier one is kept already. During a
+// graph capture a failure ends the capture instead (RunStep then runs the step without a
+// graph), because the work was not run.
 func (c *CUDA) record(op string, err error) {
-	if err != nil && c.err == nil {
+	if err == nil {
+		return
+	}
+	if c.step.mode == stepCapture {
+		c.step.failCapture(fmt.Errorf("%s: %w", op, err))
+		return
+	}
+	if c.err == nil {
 		c.err = fmt.Errorf("engine: CUDA %s: %w", op, err)
 	}
 }
@@ -168,10 +224,12 @@ func (c *CUDA) launch(op string, k kernel, cfg cuda.LaunchConfig, args *cuda.Arg
 	c.record(op, c.dev.launch(k, cfg, args))
 }
 
-// Sync waits for the queued work and returns the first failure of any operation so far.
+// Sync waits for the queued work and returns the first failure of any operation so far. It
+// panics between Fork and Join.
 func (c *CUDA) Sync() error {
 	c.lock()
 	defer c.mu.Unlock()
+	c.checkWaitAllowed("Sync")
 	if c.err == nil {
 		c.record("Sync", c.dev.synchronize())
 	}
@@ -187,7 +245,7 @@ func (c *CUDA) Close() error {
 		return nil
 	}
 	c.closed = true
-	err := errors.Join(c.ids.close(), c.pool.close())
+	err := errors.Join(c.step.close(c.dev, c.ids.dev), c.ids.close(), c.pool.close())
 	if c.gpu != nil {
 		err = errors.Join(err, c.gpu.close())
 	}
@@ -276,6 +334,11 @@ func (c *CUDA) Alloc(n int) Tensor {
 	if c.err != nil {
 		return t
 	}
+	if c.step.mode == stepCapture {
+		// The graph would keep the block's address after the tensor has returned it to the
+		// pool.
+		c.step.failCapture(fmt.Errorf("Alloc(%d) inside the step", n))
+	}
 	block, err := c.pool.get(4 * int64(n))
 	if err != nil {
 		c.record(fmt.Sprintf("Alloc(%d)", n), err)
@@ -293,6 +356,7 @@ func (c *CUDA) Upload(dst Tensor, src []float32) {
 	dt := c.tensor("Upload", "dst", dst, len(src))
 	c.lock()
 	defer c.mu.Unlock()
+	c.checkWaitAllowed("Upload")
 	if c.err == nil {
 		c.record("Upload", c.dev.upload(dt.ptr, src))
 	}
@@ -304,6 +368,7 @@ func (c *CUDA) Download(dst []float32, src Tensor) {
 	st := c.tensor("Download", "src", src, len(dst))
 	c.lock()
 	defer c.mu.Unlock()
+	c.checkWaitAllowed("Download")
 	if c.err == nil {
 		c.record("Download", c.dev.download(dst, st.ptr))
 	}
@@ -346,7 +411,12 @@ func (c *CUDA) Copy(dst, src Tensor) {
 		return
 	}
 	// cuMemcpyDtoDAsync does not allow overlapping ranges, so the copy goes through a
-	// temporary block, which returns to the pool at once: later work is queued after it.
+	// temporary block, which returns to the pool at once: later work is queued after it. A
+	// graph would keep the temporary block's address, so a captured step must not do this.
+	if c.step.mode == stepCapture {
+		c.step.failCapture(errors.New("Copy of overlapping ranges inside the step"))
+		return
+	}
 	tmp, err := c.pool.get(bytes)
 	if err != nil {
 		c.record("Copy", err)
@@ -365,10 +435,21 @@ func rangesOverlap(a, b cuda.DevicePtr, bytes int64) bool {
 }
 
 // stageIDs returns the device address of a copy of ids for operation op, or records a
-// failure and returns false.
+// failure and returns false. Inside a captured or replayed step the copy goes into the step's
+// own slot. It panics when a stream other than the main one is current.
 func (c *CUDA) stageIDs(op string, ids []int32) (cuda.DevicePtr, bool) {
+	if c.region.current != 0 {
+		panic(fmt.Sprintf("engine: CUDA %s: token ids are staged on the main stream only, and "+
+			"stream %d is current", op, c.region.current))
+	}
 	if c.err != nil {
 		return 0, false
+	}
+	switch c.step.mode {
+	case stepPlan:
+		c.step.plan = append(c.step.plan, len(ids))
+	case stepCapture, stepReplay:
+		return c.stageStepWords(op, ids)
 	}
 	ptr, err := c.ids.stage(ids)
 	if err != nil {

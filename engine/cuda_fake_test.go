@@ -11,6 +11,10 @@ import (
 
 // fakeDevice is a cudaDevice that records the work queued on it, for host tests of the CUDA
 // backend. Every call fails with err when err is set.
+//
+// Between beginCapture and endCapture, launches, memsets, copies and GEMMs go into a
+// fakeGraph instead, and launchGraph appends the graph's work to the lists, as a replay would
+// run it.
 type fakeDevice struct {
 	launches  []fakeLaunch
 	memsets   []fakeMemset
@@ -20,6 +24,24 @@ type fakeDevice struct {
 	downloads int
 	syncs     int
 	err       error
+
+	current    int      // the stream of useStream
+	streamOps  []string // "use 1", "signal 1", "wait 1 for 0", in order
+	slotCopies []int    // the words of each copySlot
+
+	capture       *fakeGraph // the graph being captured, or nil
+	captureErr    error      // beginCapture fails with it when set
+	graphLaunches int
+	graphWaits    int
+	graphsFreed   int
+}
+
+// fakeGraph is the work recorded between beginCapture and endCapture.
+type fakeGraph struct {
+	launches []fakeLaunch
+	memsets  []fakeMemset
+	copies   []fakeCopy
+	gemms    []fakeGemm
 }
 
 type fakeLaunch struct {
@@ -49,13 +71,22 @@ func (d *fakeDevice) launch(k kernel, cfg cuda.LaunchConfig, args *cuda.Args) er
 	if d.err != nil {
 		return d.err
 	}
-	d.launches = append(d.launches, fakeLaunch{k, cfg, slices.Clone(args.Bytes())})
+	l := fakeLaunch{k, cfg, slices.Clone(args.Bytes())}
+	if d.capture != nil {
+		d.capture.launches = append(d.capture.launches, l)
+		return nil
+	}
+	d.launches = append(d.launches, l)
 	return nil
 }
 
 func (d *fakeDevice) memset32(dst cuda.DevicePtr, value uint32, count int) error {
 	if d.err != nil {
 		return d.err
+	}
+	if d.capture != nil {
+		d.capture.memsets = append(d.capture.memsets, fakeMemset{dst, value, count})
+		return nil
 	}
 	d.memsets = append(d.memsets, fakeMemset{dst, value, count})
 	return nil
@@ -64,6 +95,10 @@ func (d *fakeDevice) memset32(dst cuda.DevicePtr, value uint32, count int) error
 func (d *fakeDevice) copyDevice(dst, src cuda.DevicePtr, bytes int64) error {
 	if d.err != nil {
 		return d.err
+	}
+	if d.capture != nil {
+		d.capture.copies = append(d.capture.copies, fakeCopy{dst, src, bytes})
+		return nil
 	}
 	d.copies = append(d.copies, fakeCopy{dst, src, bytes})
 	return nil
@@ -91,6 +126,10 @@ func (d *fakeDevice) gemm(g columnMajorGemm[cuda.DevicePtr], alpha, beta float32
 	if d.err != nil {
 		return d.err
 	}
+	if d.capture != nil {
+		d.capture.gemms = append(d.capture.gemms, fakeGemm{g, alpha, beta, c})
+		return nil
+	}
 	d.gemms = append(d.gemms, fakeGemm{g, alpha, beta, c})
 	return nil
 }
@@ -98,6 +137,61 @@ func (d *fakeDevice) gemm(g columnMajorGemm[cuda.DevicePtr], alpha, beta float32
 func (d *fakeDevice) synchronize() error {
 	d.syncs++
 	return d.err
+}
+
+func (d *fakeDevice) useStream(i int) error {
+	d.current = i
+	d.streamOps = append(d.streamOps, fmt.Sprintf("use %d", i))
+	return d.err
+}
+
+func (d *fakeDevice) signal() error {
+	d.streamOps = append(d.streamOps, fmt.Sprintf("signal %d", d.current))
+	return d.err
+}
+
+func (d *fakeDevice) waitFor(i int) error {
+	d.streamOps = append(d.streamOps, fmt.Sprintf("wait %d for %d", d.current, i))
+	return d.err
+}
+
+func (d *fakeDevice) copySlot(m idSlotMemory, words int) error {
+	d.slotCopies = append(d.slotCopies, words)
+	return d.err
+}
+
+func (d *fakeDevice) beginCapture() error {
+	if d.captureErr != nil {
+		return d.captureErr
+	}
+	d.capture = &fakeGraph{}
+	return d.err
+}
+
+func (d *fakeDevice) endCapture() (any, error) {
+	g := d.capture
+	d.capture = nil
+	return g, d.err
+}
+
+func (d *fakeDevice) launchGraph(g any) error {
+	fg := g.(*fakeGraph)
+	d.graphLaunches++
+	d.launches = append(d.launches, fg.launches...)
+	d.memsets = append(d.memsets, fg.memsets...)
+	d.copies = append(d.copies, fg.copies...)
+	d.gemms = append(d.gemms, fg.gemms...)
+	return d.err
+}
+
+func (d *fakeDevice) waitGraph() error {
+	d.graphWaits++
+	return d.err
+}
+
+func (d *fakeDevice) destroyGraph(g any) error {
+	d.graphsFreed++
+	return nil
 }
 
 // fakeAllocator hands out device addresses from 0x1000_0000 upwards and fails with an

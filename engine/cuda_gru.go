@@ -1,19 +1,22 @@
 package engine
 
-// GRUForward applies one GRU step as Backend documents, one thread per unit. h may be the same
-// tensor as hPrev.
-func (c *CUDA) GRUForward(xg, hg, hPrev, h Tensor, B, H int) {
+// GRUForward applies one GRU step as Backend documents, one thread per unit, adding bhh into hg
+// in the same kernel. h may be the same tensor as hPrev.
+func (c *CUDA) GRUForward(xg, hg, bhh, hPrev, h Tensor, B, H int) {
 	const op = "GRUForward"
 	gateLen, stateLen := checkGRU(op, B, H)
 	xt := c.tensor(op, "xg", xg, gateLen)
 	ht := c.tensor(op, "hg", hg, gateLen)
+	bt := c.optionalTensor(op, "bhh", bhh, 3*H)
 	pt := c.tensor(op, "hPrev", hPrev, stateLen)
 	outT := c.tensor(op, "h", h, stateLen)
 	c.lock()
 	defer c.mu.Unlock()
-	// gru_gates_forward(float *xg, const float *hg, const float *h_prev, float *h, int B, int H)
+	// gru_gates_forward(float *xg, float *hg, const float *bhh, const float *h_prev, float *h,
+	//     int B, int H)
 	c.launch(op, kernelGRUForward, unitLaunch(B, H),
-		c.args.Reset().Ptr(xt.ptr).Ptr(ht.ptr).Ptr(pt.ptr).Ptr(outT.ptr).Int(B).Int(H))
+		c.args.Reset().Ptr(xt.ptr).Ptr(ht.ptr).Ptr(ptrOrNull(bt)).Ptr(pt.ptr).Ptr(outT.ptr).
+			Int(B).Int(H))
 }
 
 // GRUBackward reverses GRUForward as Backend documents; dhRec may be nil. dxg may be the same

@@ -27,6 +27,7 @@ const (
 	kernelSumSquaresPartial
 	kernelSumSquaresFinal
 	kernelClipScale
+	kernelFiniteGuard
 	kernelAdam
 	kernelSGD
 	kernelRMSprop
@@ -54,6 +55,7 @@ var kernelNames = [numKernels]string{
 	kernelSumSquaresPartial: "sum_squares_partial",
 	kernelSumSquaresFinal:   "sum_squares_final",
 	kernelClipScale:         "clip_scale",
+	kernelFiniteGuard:       "finite_guard",
 	kernelAdam:              "adam_step",
 	kernelSGD:               "sgd_step",
 	kernelRMSprop:           "rmsprop_step",
@@ -87,3 +89,6 @@ func normPartialLaunch() cuda.LaunchConfig {
 
 // normFinalLaunch is sum_squares_final's single block.
 func normFinalLaunch() cuda.LaunchConfig { return cuda.Linear(1, blockThreads) }
+
+// finiteGuardLaunch is finite_guard's single block.
+func finiteGuardLaunch() cuda.LaunchConfig { return cuda.Linear(1, blockThreads) }

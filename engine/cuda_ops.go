@@ -221,19 +221,33 @@ func (c *CUDA) SoftmaxCrossEntropy(logits Tensor, targets []int32, losses, dlogi
 }
 
 // Dropout applies inverted dropout with the mask of DropoutKeep, as Backend documents. It
-// panics unless 0 ≤ p < 1.
+// panics unless 0 ≤ p < 1. Inside a captured or replayed step, offset reaches the kernel
+// through device memory, because it changes from step to step.
 func (c *CUDA) Dropout(x, mask Tensor, p float32, seed, offset uint64) {
+	const op = "Dropout"
 	if !(p >= 0 && p < 1) {
 		panic(fmt.Sprintf("engine: Dropout: invalid drop probability %v; want 0 ≤ p < 1", p))
 	}
-	xt := c.anyTensor("Dropout", "x", x)
-	mt := c.tensor("Dropout", "mask", mask, xt.n)
+	xt := c.anyTensor(op, "x", x)
+	mt := c.tensor(op, "mask", mask, xt.n)
 	c.lock()
 	defer c.mu.Unlock()
+	if c.err != nil || xt.n == 0 {
+		return
+	}
+	words := uint64Words(offset)
+	offsetPtr, ok := c.stepValue(op, words[:])
+	if !ok {
+		return
+	}
+	if offsetPtr != 0 {
+		offset = 0
+	}
 	// dropout(float *x, float *mask, int n, float p, unsigned long long seed,
-	//     unsigned long long offset)
-	c.launch("Dropout", kernelDropout, elementLaunch(xt.n),
-		c.args.Reset().Ptr(xt.ptr).Ptr(mt.ptr).Int(xt.n).Float32(p).Uint64(seed).Uint64(offset))
+	//     unsigned long long offset, const unsigned long long *offset_dev)
+	c.launch(op, kernelDropout, elementLaunch(xt.n),
+		c.args.Reset().Ptr(xt.ptr).Ptr(mt.ptr).Int(xt.n).Float32(p).Uint64(seed).Uint64(offset).
+			Ptr(offsetPtr))
 }
 
 // ClipGradNorm computes the L2 norm of g in float64 on the device, writes it into norm[0]
@@ -265,7 +279,9 @@ func (c *CUDA) ClipGradNorm(g Tensor, maxNorm float32, norm Tensor) {
 
 // AdamStep applies one Adam update as PyTorch's torch.optim.Adam does without weight decay.
 // The bias corrections 1−β1^step and 1−β2^step are computed on the host in float64, from the
-// step number, so the update needs no synchronization. It panics when step < 1.
+// step number, so the update needs no synchronization; inside a captured or replayed step
+// they reach the kernel through device memory. After GuardUpdates the kernel skips the update
+// unless the guard is finite. It panics when step < 1.
 func (c *CUDA) AdamStep(param, grad, m, v Tensor, lr, beta1, beta2, eps float32, step int) {
 	const op = "AdamStep"
 	if step < 1 {
@@ -280,15 +296,28 @@ func (c *CUDA) AdamStep(param, grad, m, v Tensor, lr, beta1, beta2, eps float32,
 	bc2 := float32(1 - math.Pow(float64(beta2), float64(step)))
 	c.lock()
 	defer c.mu.Unlock()
+	if c.err != nil || n == 0 {
+		return
+	}
+	bcPtr, ok := c.stepValue(op, []int32{int32(math.Float32bits(bc1)),
+		int32(math.Float32bits(bc2))})
+	if !ok {
+		return
+	}
+	if bcPtr != 0 {
+		bc1, bc2 = 0, 0
+	}
 	// adam_step(float *p, const float *g, float *m, float *v, int n, float lr, float beta1,
-	//     float beta2, float eps, float bias_correction1, float bias_correction2)
+	//     float beta2, float eps, float bias_correction1, float bias_correction2,
+	//     const float *bias_corrections, const float *guard)
 	c.launch(op, kernelAdam, elementLaunch(n),
 		c.args.Reset().Ptr(pt.ptr).Ptr(gt.ptr).Ptr(mt.ptr).Ptr(vt.ptr).Int(n).
-			Float32(lr).Float32(beta1).Float32(beta2).Float32(eps).Float32(bc1).Float32(bc2))
+			Float32(lr).Float32(beta1).Float32(beta2).Float32(eps).Float32(bc1).Float32(bc2).
+			Ptr(bcPtr).Ptr(c.updateGuard()))
 }
 
 // SGDStep applies SGD with momentum as PyTorch does: buf = momentum·buf + grad,
-// param −= lr·buf.
+// param −= lr·buf. After GuardUpdates the kernel skips the update unless the guard is finite.
 func (c *CUDA) SGDStep(param, grad, buf Tensor, lr, momentum float32) {
 	const op = "SGDStep"
 	pt := c.anyTensor(op, "param", param)
@@ -297,13 +326,16 @@ func (c *CUDA) SGDStep(param, grad, buf Tensor, lr, momentum float32) {
 	bt := c.tensor(op, "buf", buf, n)
 	c.lock()
 	defer c.mu.Unlock()
-	// sgd_step(float *p, const float *g, float *buf, int n, float lr, float momentum)
+	// sgd_step(float *p, const float *g, float *buf, int n, float lr, float momentum,
+	//     const float *guard)
 	c.launch(op, kernelSGD, elementLaunch(n),
-		c.args.Reset().Ptr(pt.ptr).Ptr(gt.ptr).Ptr(bt.ptr).Int(n).Float32(lr).Float32(momentum))
+		c.args.Reset().Ptr(pt.ptr).Ptr(gt.ptr).Ptr(bt.ptr).Int(n).Float32(lr).Float32(momentum).
+			Ptr(c.updateGuard()))
 }
 
 // RMSpropStep applies PyTorch's RMSprop: sq = alpha·sq + (1−alpha)·grad²,
-// param −= lr·grad/(√sq + eps).
+// param −= lr·grad/(√sq + eps). After GuardUpdates the kernel skips the update unless the
+// guard is finite.
 func (c *CUDA) RMSpropStep(param, grad, sq Tensor, lr, alpha, eps float32) {
 	const op = "RMSpropStep"
 	pt := c.anyTensor(op, "param", param)
@@ -313,8 +345,8 @@ func (c *CUDA) RMSpropStep(param, grad, sq Tensor, lr, alpha, eps float32) {
 	c.lock()
 	defer c.mu.Unlock()
 	// rmsprop_step(float *p, const float *g, float *sq, int n, float lr, float alpha,
-	//     float eps)
+	//     float eps, const float *guard)
 	c.launch(op, kernelRMSprop, elementLaunch(n),
 		c.args.Reset().Ptr(pt.ptr).Ptr(gt.ptr).Ptr(st.ptr).Int(n).Float32(lr).Float32(alpha).
-			Float32(eps))
+			Float32(eps).Ptr(c.updateGuard()))
 }

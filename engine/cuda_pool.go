@@ -36,19 +36,23 @@ type CUDAMemoryStats struct {
 // devicePool hands out device memory in size classes and keeps returned blocks in free lists
 // for reuse, because cuMemAlloc and cuMemFree are slow and cuMemFree synchronizes the device.
 //
-// A returned block goes back into use without waiting, because every operation of the CUDA
-// backend runs on one stream: work queued with the new owner runs after the old owner's.
-// NOTE: work on a second stream would need an event per returned block.
+// A returned block goes back into use without waiting, because outside a Fork region every
+// operation of the CUDA backend runs on the main stream: work queued with the new owner runs
+// after the old owner's. Inside a region, work on another stream may still use a returned
+// block, so hold keeps returned blocks aside until unhold, which the backend calls after the
+// main stream has been made to wait for every other stream.
 //
 // It is safe for concurrent use, because garbage-collector cleanups return blocks from
 // another goroutine.
 type devicePool struct {
-	mu     sync.Mutex
-	device deviceAllocator
-	free   map[int64][]cuda.DevicePtr // cached blocks by size class
-	owned  map[cuda.DevicePtr]int64   // every block taken from device, with its size class
-	stats  CUDAMemoryStats
-	closed bool
+	mu      sync.Mutex
+	device  deviceAllocator
+	free    map[int64][]cuda.DevicePtr // cached blocks by size class
+	owned   map[cuda.DevicePtr]int64   // every block taken from device, with its size class
+	stats   CUDAMemoryStats
+	closed  bool
+	held    bool          // put keeps blocks in pending instead of free
+	pending []deviceBlock // blocks returned while held
 }
 
 func newDevicePool(device deviceAllocator) *devicePool {
@@ -125,9 +129,31 @@ func (p *devicePool) put(b deviceBlock) {
 		panic(fmt.Sprintf("engine: device block %#x of %d bytes returned to a pool that did "+
 			"not hand it out", b.ptr, b.size))
 	}
+	if p.held {
+		p.pending = append(p.pending, b)
+		return
+	}
 	p.free[b.size] = append(p.free[b.size], b.ptr)
 	p.stats.InUse -= b.size
 	p.stats.Cached += b.size
+}
+
+// hold makes put keep returned blocks aside until unhold.
+func (p *devicePool) hold() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.held = true
+}
+
+// unhold ends hold and makes the blocks returned meanwhile reusable.
+func (p *devicePool) unhold() {
+	p.mu.Lock()
+	pending := p.pending
+	p.held, p.pending = false, nil
+	p.mu.Unlock()
+	for _, b := range pending {
+		p.put(b)
+	}
 }
 
 // release frees every cached block, after waiting for the work that may still use them.

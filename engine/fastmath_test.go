@@ -100,3 +100,49 @@ func TestActivationSlicesMatchScalar(t *testing.T) {
 		}
 	}
 }
+
+// TestActivationSlicesMatchScalarBits sweeps every 1021st float32 bit pattern, NaN, infinities
+// and subnormals included, through sigmoidSlice and tanhSlice, and checks that each element has
+// the bits of sigmoidf and tanhf (any NaN for NaN). Where the AVX2 loops are built, this checks
+// them against the scalar code; the slice length of 4099 also leaves a scalar tail.
+func TestActivationSlicesMatchScalarBits(t *testing.T) {
+	if !useAVX2 {
+		t.Log("the AVX2 loops are not built or not supported here, so the scalar loops are checked")
+	}
+	const batch = 4099
+	x := make([]float32, 0, batch)
+	sig, th := make([]float32, batch), make([]float32, batch)
+	check := func() {
+		copy(sig, x)
+		sigmoidSlice(sig[:len(x)])
+		tanhSlice(th[:len(x)], x)
+		for i, v := range x {
+			if want := sigmoidf(v); !sameBits(sig[i], want) {
+				t.Fatalf("sigmoidSlice(%v) = %v (%#x), want sigmoidf's %v (%#x)", v, sig[i],
+					math.Float32bits(sig[i]), want, math.Float32bits(want))
+			}
+			if want := tanhf(v); !sameBits(th[i], want) {
+				t.Fatalf("tanhSlice(%v) = %v (%#x), want tanhf's %v (%#x)", v, th[i],
+					math.Float32bits(th[i]), want, math.Float32bits(want))
+			}
+		}
+		x = x[:0]
+	}
+	for bits := uint64(0); bits <= math.MaxUint32; bits += 1021 {
+		x = append(x, math.Float32frombits(uint32(bits)))
+		if len(x) == batch {
+			check()
+		}
+	}
+	x = append(x, 0, float32(math.Copysign(0, -1)), float32(math.NaN()),
+		float32(math.Inf(1)), float32(math.Inf(-1)), 1.0/32, -1.0/32, 104, -104, 52, -52)
+	check()
+}
+
+// sameBits reports whether a and b have the same bits, counting any two NaNs as equal.
+func sameBits(a, b float32) bool {
+	if a != a || b != b {
+		return a != a && b != b
+	}
+	return math.Float32bits(a) == math.Float32bits(b)
+}

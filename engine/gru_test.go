@@ -17,7 +17,7 @@ func TestGRUForward(t *testing.T) {
 		hPrev := randomValues(rng, B*H, -1, 1)
 		xg, hg := newView(cpu, xgIn), newView(cpu, hgIn)
 		h := newView(cpu, make([]float32, B*H))
-		cpu.GRUForward(xg, hg, newView(cpu, hPrev), h, B, H)
+		cpu.GRUForward(xg, hg, nil, newView(cpu, hPrev), h, B, H)
 
 		wantAct, wantH := make([]float64, B*3*H), make([]float64, B*H)
 		for b := range B {

@@ -16,6 +16,13 @@ var Fatbin []byte
 //go:embed recur_math.cuh
 var MathHeader string
 
+// Source is the source of recur_kernels.cu. The CUDA backend's tests parse its kernel
+// signatures, and reading it from the binary lets their compiled test binary run where the
+// repository is absent, as on a GPU machine of the GPU check.
+//
+//go:embed recur_kernels.cu
+var Source string
+
 // KernelNames lists every extern "C" kernel in Fatbin, in the order recur_kernels.cu defines
 // them.
 var KernelNames = []string{
@@ -38,6 +45,7 @@ var KernelNames = []string{
 	"sum_squares_partial",
 	"sum_squares_final",
 	"clip_scale",
+	"finite_guard",
 	"adam_step",
 	"sgd_step",
 	"rmsprop_step",

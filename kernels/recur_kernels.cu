@@ -55,11 +55,12 @@ extern "C" __global__ void lstm_gates_backward(const float *gates, const float *
     }
 }
 
-extern "C" __global__ void gru_gates_forward(float *xg, const float *hg, const float *h_prev, float *h, int B,
-                                             int H) {
+// Adds bhh [3H] into hg when bhh is not NULL, so that a GRU step needs no separate bias kernel.
+extern "C" __global__ void gru_gates_forward(float *xg, float *hg, const float *bhh, const float *h_prev, float *h,
+                                             int B, int H) {
     long long unit = thread_index();
     if (unit < (long long)B * H) {
-        recur_gru_gates_forward_unit((int)unit, xg, hg, h_prev, h, H);
+        recur_gru_gates_forward_unit((int)unit, xg, hg, bhh, h_prev, h, H);
     }
 }
 
@@ -169,11 +170,14 @@ extern "C" __global__ void softmax_xent(const float *logits, const int *targets,
 
 // ---- dropout and element-wise helpers ----
 
+// The first counter is offset, or offset_dev[0] when offset_dev is not NULL. A captured CUDA graph passes
+// offset_dev, whose value the host replaces before each replay, because a graph's launch arguments are fixed.
 extern "C" __global__ void dropout(float *x, float *mask, int n, float p, unsigned long long seed,
-                                   unsigned long long offset) {
+                                   unsigned long long offset, const unsigned long long *offset_dev) {
     long long i = thread_index();
+    unsigned long long first = offset_dev != 0 ? offset_dev[0] : offset;
     if (i < n) {
-        recur_dropout_element((int)i, x, mask, p, seed, offset);
+        recur_dropout_element((int)i, x, mask, p, seed, first);
     }
 }
 
@@ -242,27 +246,47 @@ extern "C" __global__ void clip_scale(float *g, int n, const float *norm, float 
     }
 }
 
-// ---- optimizers ----
+// Writes guard[0] = norm[0] when every x[i] is finite, else NaN. Launch it as one block of at most
+// RECUR_REDUCE_THREADS threads. x holds a step's losses, so the optimizer kernels that read guard skip the
+// update after a non-finite loss or gradient.
+extern "C" __global__ void finite_guard(const float *norm, const float *x, int n, float *guard) {
+    int finite = __syncthreads_and(recur_all_finite_strided(x, n, threadIdx.x, blockDim.x));
+    if (threadIdx.x == 0) {
+        guard[0] = recur_guard_value(norm[0], finite);
+    }
+}
 
+// ---- optimizers ----
+//
+// Each update is skipped unless recur_update_allowed(guard): guard is NULL or guard[0] is finite.
+
+// The bias corrections are the arguments, or bias_corrections[0] and [1] when that is not NULL, which a
+// captured CUDA graph passes because its launch arguments are fixed.
 extern "C" __global__ void adam_step(float *p, const float *g, float *m, float *v, int n, float lr, float beta1,
-                                     float beta2, float eps, float bias_correction1, float bias_correction2) {
+                                     float beta2, float eps, float bias_correction1, float bias_correction2,
+                                     const float *bias_corrections, const float *guard) {
     long long i = thread_index();
-    if (i < n) {
+    if (i < n && recur_update_allowed(guard)) {
+        if (bias_corrections != 0) {
+            bias_correction1 = bias_corrections[0];
+            bias_correction2 = bias_corrections[1];
+        }
         recur_adam_element((int)i, p, g, m, v, lr, beta1, beta2, eps, bias_correction1, bias_correction2);
     }
 }
 
-extern "C" __global__ void sgd_step(float *p, const float *g, float *buf, int n, float lr, float momentum) {
+extern "C" __global__ void sgd_step(float *p, const float *g, float *buf, int n, float lr, float momentum,
+                                    const float *guard) {
     long long i = thread_index();
-    if (i < n) {
+    if (i < n && recur_update_allowed(guard)) {
         recur_sgd_element((int)i, p, g, buf, lr, momentum);
     }
 }
 
 extern "C" __global__ void rmsprop_step(float *p, const float *g, float *sq, int n, float lr, float alpha,
-                                        float eps) {
+                                        float eps, const float *guard) {
     long long i = thread_index();
-    if (i < n) {
+    if (i < n && recur_update_allowed(guard)) {
         recur_rmsprop_element((int)i, p, g, sq, lr, alpha, eps);
     }
 }

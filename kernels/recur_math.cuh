@@ -150,10 +150,12 @@ RECUR_HD void recur_gru_cell_backward(const float act[RECUR_GRU_GATES], float h_
 }
 
 // Thread `unit` = b·H + j of gru_gates_forward. xg [B×3H] contains input pre-activations on entry and the
-// activated gates on return, and hg [B×3H] is only read. h may be the same tensor as h_prev, because the unit
-// reads h_prev before writing h.
-RECUR_HD void recur_gru_gates_forward_unit(int unit, float *xg, const float *hg, const float *h_prev, float *h,
-                                           int H) {
+// activated gates on return. hg [B×3H] contains the recurrent projections W_hh·h_prev on entry. When bhh [3H]
+// is not NULL, the unit adds bias_hh to its three entries of hg in float32 and stores the sums back, because
+// backward reads the n entry with its bias. With bhh NULL, hg is only read. h may be the same tensor as h_prev,
+// because the unit reads h_prev before writing h.
+RECUR_HD void recur_gru_gates_forward_unit(int unit, float *xg, float *hg, const float *bhh, const float *h_prev,
+                                           float *h, int H) {
     int b = unit / H, j = unit - b * H;
     int row = b * RECUR_GRU_GATES * H;
     float x[RECUR_GRU_GATES], hgate[RECUR_GRU_GATES];
@@ -161,6 +163,10 @@ RECUR_HD void recur_gru_gates_forward_unit(int unit, float *xg, const float *hg,
     for (int k = 0; k < RECUR_GRU_GATES; k++) {
         x[k] = xg[row + k * H + j];
         hgate[k] = hg[row + k * H + j];
+        if (bhh != 0) {
+            hgate[k] += bhh[k * H + j];
+            hg[row + k * H + j] = hgate[k];
+        }
     }
     recur_gru_cell_forward(x, hgate, h_prev[unit], &h_new);
     for (int k = 0; k < RECUR_GRU_GATES; k++) {
@@ -373,6 +379,32 @@ RECUR_HD float recur_clip_factor(float norm, float max_norm) {
     }
     float factor = max_norm / (norm + 1e-6f);
     return factor < 1.0f ? factor : 1.0f;
+}
+
+// ---- the update guard of a training step ----
+
+// Reports whether x[i] is finite for every i = first, first + stride, ... < n: one thread's share of
+// finite_guard.
+RECUR_HD int recur_all_finite_strided(const float *x, int n, int first, int stride) {
+    for (int i = first; i < n; i += stride) {
+        if (!isfinite(x[i])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+// Returns the value that finite_guard stores: the gradient norm when every loss is finite, else NaN. A NaN or
+// infinite norm stays as it is, so the guard is finite exactly when the norm and every loss are.
+RECUR_HD float recur_guard_value(float norm, int losses_finite) {
+    return losses_finite ? norm : nanf("");
+}
+
+// Reports whether an optimizer step applies its update: always when guard is NULL, else only when guard[0] is
+// finite. The training loop points guard at the value of finite_guard, so a step whose loss or gradient is
+// NaN or infinite changes no parameter and no moment, without the host reading anything back first.
+RECUR_HD int recur_update_allowed(const float *guard) {
+    return guard == 0 || isfinite(guard[0]);
 }
 
 // ---- optimizers (PyTorch's update formulas) ----

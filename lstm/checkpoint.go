@@ -34,25 +34,52 @@ type fileConfig struct {
 	Train  *TrainConfig `json:"train,omitempty"`
 }
 
+// DataFile identifies one file of a language model's training data.
+type DataFile struct {
+	Name   string `json:"name"`   // path relative to TrainConfig.Data; "." when Data is the file
+	SHA256 string `json:"sha256"` // hex SHA-256 of the file's bytes
+}
+
 // Checkpoint is a loaded checkpoint directory.
 type Checkpoint struct {
 	Dir    string
 	Config Config
 	Train  *TrainConfig // nil when config.json has no training settings
 	Params []float32    // in ParamSpecs order
-	State  *safetensors.File
+	// State is the content of train_state.safetensors: nil when the directory has none, or
+	// when LoadCheckpointWeights read the checkpoint.
+	State *safetensors.File
+	// FromOld is true when the requested directory was missing and Dir is its ".old" copy,
+	// the previous checkpoint that a save interrupted inside replaceDir's fallback leaves.
+	FromOld bool
 }
 
-// LoadCheckpoint reads a checkpoint directory. train_state.safetensors is optional (weights
-// trained elsewhere have none); every other problem is an error naming the file and the fix.
+// LoadCheckpoint reads a checkpoint directory with its training state, for --resume.
+// train_state.safetensors is optional (weights trained elsewhere have none), but a non-finite
+// value in it is an error. Every other problem is an error naming the file and the fix.
 func LoadCheckpoint(dir string) (*Checkpoint, error) {
+	return loadCheckpoint(dir, true)
+}
+
+// LoadCheckpointWeights reads a checkpoint directory like LoadCheckpoint but skips
+// train_state.safetensors, which sampling, scoring and inspecting a model do not use, so
+// neither its size nor its content matters to them. The result's State is nil.
+func LoadCheckpointWeights(dir string) (*Checkpoint, error) {
+	return loadCheckpoint(dir, false)
+}
+
+func loadCheckpoint(dir string, withState bool) (*Checkpoint, error) {
 	dir = filepath.Clean(dir)
 	st, err := os.Stat(dir)
+	fromOld := false
 	if errors.Is(err, os.ErrNotExist) {
 		// A crash inside replaceDir's fallback can leave only the previous checkpoint, renamed.
 		if old, errOld := os.Stat(dir + ".old"); errOld == nil && old.IsDir() {
-			dir, st, err = dir+".old", old, nil
+			dir, st, err, fromOld = dir+".old", old, nil, true
 		}
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, &wrappedError{fmt.Sprintf("checkpoint %s not found: pass a directory written by recur train (its --out)", dir), err}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
@@ -62,7 +89,7 @@ func LoadCheckpoint(dir string) (*Checkpoint, error) {
 	}
 	raw, err := os.ReadFile(filepath.Join(dir, ConfigFile))
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
+		return nil, missingFileError(dir, ConfigFile, err)
 	}
 	var fc fileConfig
 	if err := json.Unmarshal(raw, &fc); err != nil {
@@ -82,9 +109,15 @@ func LoadCheckpoint(dir string) (*Checkpoint, error) {
 	if err := fc.Config.Validate(); err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %s: %w", dir, ConfigFile, err)
 	}
-	ck := &Checkpoint{Dir: dir, Config: fc.Config, Train: fc.Train}
+	if err := validateTrainSection(fc); err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %s, \"train\" section: %w; correct it or start a new run without --resume", dir, ConfigFile, err)
+	}
+	ck := &Checkpoint{Dir: dir, Config: fc.Config, Train: fc.Train, FromOld: fromOld}
 
 	modelPath := filepath.Join(dir, ModelFile)
+	if _, err := os.Stat(modelPath); err != nil {
+		return nil, missingFileError(dir, ModelFile, err)
+	}
 	f, err := safetensors.ReadFile(modelPath)
 	if err != nil {
 		return nil, err
@@ -111,6 +144,9 @@ func LoadCheckpoint(dir string) (*Checkpoint, error) {
 		return nil, fmt.Errorf("%s: parameter %d is %g: the checkpoint is corrupt", modelPath, i, ck.Params[i])
 	}
 
+	if !withState {
+		return ck, nil
+	}
 	statePath := filepath.Join(dir, TrainStateFile)
 	_, err = os.Stat(statePath)
 	switch {
@@ -118,11 +154,65 @@ func LoadCheckpoint(dir string) (*Checkpoint, error) {
 		if ck.State, err = safetensors.ReadFile(statePath); err != nil {
 			return nil, err
 		}
+		if err := checkStateFinite(statePath, ck.State); err != nil {
+			return nil, err
+		}
 	case !errors.Is(err, os.ErrNotExist):
 		return nil, err
 	}
 	return ck, nil
 }
+
+// checkStateFinite returns an error naming the first float32 tensor of a training state
+// that contains a NaN or an infinity. Training writes a checkpoint only after a step that was
+// not skipped, so such a value in the optimizer's moments or the carried hidden state means a
+// corrupt file, and resuming would carry it into every later step.
+func checkStateFinite(path string, f *safetensors.File) error {
+	for _, name := range f.Names() {
+		if f.Tensors[name].DType != safetensors.F32 {
+			continue
+		}
+		v, _, err := f.Float32(name)
+		if err != nil {
+			return err
+		}
+		if i := firstNonFinite(v); i >= 0 {
+			return fmt.Errorf("%s: tensor %s contains %g at element %d, so the training state is corrupt: resume from an older checkpoint, or start a new run", path, name, v[i], i)
+		}
+	}
+	return nil
+}
+
+// validateTrainSection checks the training settings of config.json, when it has them, so a
+// hand-edited or corrupt value is an error here rather than a failed allocation in --resume.
+func validateTrainSection(fc fileConfig) error {
+	if fc.Train == nil {
+		return nil
+	}
+	if err := fc.Train.Validate(); err != nil {
+		return err
+	}
+	return fc.Train.ValidateWorkspace(fc.Config)
+}
+
+// missingFileError describes a checkpoint file that cannot be read, with what to do when it
+// does not exist.
+func missingFileError(dir, name string, err error) error {
+	if errors.Is(err, os.ErrNotExist) {
+		return &wrappedError{fmt.Sprintf("checkpoint %s has no %s, so it is incomplete: pass a directory written by recur train, or restore the file", dir, name), err}
+	}
+	return fmt.Errorf("checkpoint %s: %w", dir, err)
+}
+
+// wrappedError is an error whose message replaces that of the error it wraps, so that
+// errors.Is(err, fs.ErrNotExist) still holds for a message that names the fix.
+type wrappedError struct {
+	msg string
+	err error
+}
+
+func (e *wrappedError) Error() string { return e.msg }
+func (e *wrappedError) Unwrap() error { return e.err }
 
 func equalShape(a, b []int) bool {
 	if len(a) != len(b) {
@@ -154,8 +244,16 @@ func SaveCheckpoint(dir string, m *Model, tc *TrainConfig, tr *Trainer) error {
 	if err := CheckCheckpointDir(dir, true); err != nil {
 		return err
 	}
+	// A failed backend fills downloads with NaN, so its own error is checked first and
+	// reported instead of a misleading non-finite parameter.
+	if err := m.Backend.Sync(); err != nil {
+		return fmt.Errorf("checkpoint %s not written: the backend failed: %w", dir, err)
+	}
 	params := make([]float32, m.Params.Len())
 	m.Backend.Download(params, m.Params)
+	if err := m.Backend.Sync(); err != nil {
+		return fmt.Errorf("checkpoint %s not written: reading the parameters failed: %w", dir, err)
+	}
 	if i := firstNonFinite(params); i >= 0 {
 		return fmt.Errorf("checkpoint %s not written: parameter %d is %g", dir, i, params[i])
 	}
@@ -169,7 +267,7 @@ func SaveCheckpoint(dir string, m *Model, tc *TrainConfig, tr *Trainer) error {
 // or the new directory complete.
 func WriteDirAtomic(dir string, write func(tmp string) error) error {
 	tmp := dir + ".tmp"
-	if err := os.RemoveAll(tmp); err != nil {
+	if err := removeLeftoverDir(tmp); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
@@ -189,9 +287,44 @@ func WriteDirAtomic(dir string, write func(tmp string) error) error {
 // one never deletes a file recur did not write.
 var checkpointFiles = map[string]bool{ModelFile: true, ConfigFile: true, TrainStateFile: true}
 
+// leftoverFiles are the names that an interrupted save can leave in DIR.tmp or DIR.old: the
+// checkpoint files and the temporary names safetensors.WriteFile writes them under first.
+var leftoverFiles = map[string]bool{
+	ModelFile: true, ConfigFile: true, TrainStateFile: true,
+	ModelFile + ".tmp": true, TrainStateFile + ".tmp": true,
+}
+
+// removeLeftoverDir deletes path, a DIR.tmp or DIR.old that an earlier save left behind. A
+// path that is not a directory, or that contains anything but regular files named in
+// leftoverFiles, is an error and stays untouched, because recur did not write it.
+func removeLeftoverDir(path string) error {
+	st, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("temporary checkpoint directory %s: %w", path, err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("%s exists and is not a directory recur wrote, and saving the checkpoint would delete it: move or delete %s, then run again", path, path)
+	}
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		return fmt.Errorf("temporary checkpoint directory %s: %w", path, err)
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !leftoverFiles[e.Name()] {
+			return fmt.Errorf("%s contains %s, which recur did not write, and saving the checkpoint would delete it: move or delete %s, then run again", path, e.Name(), path)
+		}
+	}
+	return os.RemoveAll(path)
+}
+
 // CheckCheckpointDir returns an error unless dir can receive a checkpoint: it must not exist,
 // or be a directory that holds only checkpoint files (and, unless replace is true, none). It
-// also creates and removes dir.tmp to find an unwritable location before training starts.
+// deletes a dir.tmp that an interrupted save left behind, and returns an error instead when
+// dir.tmp contains files recur did not write. It then creates and removes dir.tmp to find an
+// unwritable location before training starts.
 func CheckCheckpointDir(dir string, replace bool) error {
 	dir = filepath.Clean(dir)
 	st, err := os.Stat(dir)
@@ -220,8 +353,8 @@ func CheckCheckpointDir(dir string, replace bool) error {
 		return fmt.Errorf("checkpoint directory %s: %w", dir, err)
 	}
 	tmp := dir + ".tmp"
-	if err := os.RemoveAll(tmp); err != nil {
-		return fmt.Errorf("checkpoint directory %s: %w", dir, err)
+	if err := removeLeftoverDir(tmp); err != nil {
+		return err
 	}
 	if err := os.Mkdir(tmp, 0o755); err != nil {
 		return fmt.Errorf("checkpoint directory %s is not writable: %w", dir, err)
@@ -248,7 +381,11 @@ func writeCheckpointFiles(dir string, m *Model, params []float32, tc *TrainConfi
 	if tr == nil {
 		return nil
 	}
-	return safetensors.WriteFile(filepath.Join(dir, TrainStateFile), tr.stateFile())
+	state := tr.stateFile()
+	if err := m.Backend.Sync(); err != nil {
+		return fmt.Errorf("reading the training state failed: %w", err)
+	}
+	return safetensors.WriteFile(filepath.Join(dir, TrainStateFile), state)
 }
 
 // stateFile packs what a resumed run needs to continue exactly: the optimizer's moments and
@@ -402,7 +539,7 @@ func replaceDir(tmp, dir string) error {
 		return fmt.Errorf("replace checkpoint %s: %w", dir, err)
 	}
 	old := dir + ".old"
-	if err := os.RemoveAll(old); err != nil {
+	if err := removeLeftoverDir(old); err != nil {
 		return err
 	}
 	if err := os.Rename(dir, old); err != nil {

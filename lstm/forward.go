@@ -12,7 +12,7 @@ import (
 type Workspace struct {
 	*StackRun
 
-	x0     engine.Tensor // [T·B×E] embedded inputs
+	x0     engine.Tensor // [T·B×E] embedded inputs, nil when the stack reads the table
 	logits engine.Tensor // [T·B×V]
 	losses engine.Tensor // [T·B]
 
@@ -26,14 +26,23 @@ type Workspace struct {
 func (m *Model) NewWorkspace(B, T int) *Workspace {
 	be, cfg := m.Backend, m.Cfg
 	E, V := cfg.Embed, len(cfg.Vocab)
-	return &Workspace{
+	w := &Workspace{
 		StackRun:   m.stack.NewRun(B, T),
-		x0:         be.Alloc(T * B * E),
 		logits:     be.Alloc(T * B * V),
 		losses:     be.Alloc(T * B),
 		hostLosses: make([]float32, T*B),
 	}
+	if !ProjectsTable(V, B, T) {
+		w.x0 = be.Alloc(T * B * E)
+	}
+	return w
 }
+
+// ProjectsTable reports whether the model's stack reads the embedding table itself
+// (StackInput.Table) for a vocabulary of V tokens and chunks of B streams and T steps. Layer
+// 0 then projects the V table rows, not the T·B embedded inputs, and the gather that follows
+// reads T·B rows, so it pays where V is at most half of T·B.
+func ProjectsTable(V, B, T int) bool { return 2*V <= B*T }
 
 func (m *Model) allocBackward(w *Workspace) {
 	if w.dlogits != nil {
@@ -45,11 +54,11 @@ func (m *Model) allocBackward(w *Workspace) {
 
 // ResetState zeroes the carried hidden (and cell) state of every layer.
 func (m *Model) ResetState(w *Workspace) {
-	n := w.B * m.Cfg.Hidden
 	for l := range w.h {
-		m.Backend.Fill(w.h[l].Slice(0, n), 0)
-		if w.c != nil {
-			m.Backend.Fill(w.c[l].Slice(0, n), 0)
+		h, c := w.State(l)
+		m.Backend.Fill(h, 0)
+		if c != nil {
+			m.Backend.Fill(c, 0)
 		}
 	}
 }
@@ -57,25 +66,19 @@ func (m *Model) ResetState(w *Workspace) {
 // CarryState moves the state after the last step of the chunk into slot 0, so the next chunk
 // continues from it. Gradients never flow across the boundary.
 func (m *Model) CarryState(w *Workspace) {
-	n := w.B * m.Cfg.Hidden
 	for l := range w.h {
-		m.Backend.Copy(w.h[l].Slice(0, n), w.h[l].Slice(w.T*n, n))
-		if w.c != nil {
-			m.Backend.Copy(w.c[l].Slice(0, n), w.c[l].Slice(w.T*n, n))
+		h0, c0 := w.InitState(l)
+		hT, cT := w.FinalState(l)
+		m.Backend.Copy(h0, hT)
+		if c0 != nil {
+			m.Backend.Copy(c0, cT)
 		}
 	}
 }
 
 // State returns the carried state of layer l: h and, for an LSTM, c (nil for an RNN or a GRU),
 // each [B×H].
-func (w *Workspace) State(l int) (h, c engine.Tensor) {
-	n := w.B * w.H
-	h = w.h[l].Slice(0, n)
-	if w.c != nil {
-		c = w.c[l].Slice(0, n)
-	}
-	return h, c
-}
+func (w *Workspace) State(l int) (h, c engine.Tensor) { return w.InitState(l) }
 
 // Logits returns the view of the logits of the last forward pass, [T·B×V].
 func (w *Workspace) Logits() engine.Tensor { return w.logits }
@@ -103,8 +106,14 @@ func (m *Model) Forward(w *Workspace, ids, targets []int32, drop Dropout) (count
 	}
 	w.ids = ids
 
-	be.EmbeddingForward(w.x0, m.p.embedding, ids, E)
-	m.stack.Forward(w.StackRun, StackInput{X: w.x0, Drop: drop})
+	in := StackInput{Drop: drop}
+	if w.x0 == nil {
+		in.Table, in.TableGrad, in.IDs = m.p.embedding, m.g.embedding, ids
+	} else {
+		be.EmbeddingForward(w.x0, m.p.embedding, ids, E)
+		in.X = w.x0
+	}
+	m.stack.Forward(w.StackRun, in)
 	x := w.Output()
 	be.Gemm(false, true, TB, V, H, 1, x, m.p.headW, 0, w.logits)
 	be.AddBias(w.logits, m.p.headB, TB, V)
@@ -158,6 +167,9 @@ func (m *Model) Backward(w *Workspace) {
 	be.Gemm(true, false, V, H, TB, 1, w.dlogits, y, 1, m.g.headW)
 	be.SumRows(m.g.headB, w.dlogits, TB, V)
 	be.Gemm(false, false, TB, H, V, 1, w.dlogits, m.p.headW, 0, w.OutputGrad())
+	// With the table input, the stack has added the embedding's gradient itself.
 	m.stack.Backward(w.StackRun, StateGrad{})
-	be.EmbeddingBackward(m.g.embedding, w.InputGrad(), w.ids, cfg.Embed)
+	if w.x0 != nil {
+		be.EmbeddingBackward(m.g.embedding, w.InputGrad(), w.ids, cfg.Embed)
+	}
 }

@@ -104,6 +104,80 @@ type StackRun struct {
 	reset   engine.Tensor // the reset mask of the last forward, or nil
 
 	noInputGrad bool // the last forward's input is data, so Backward skips its gradient
+
+	// Table input of the last forward (StackInput.Table), or nil when it read X.
+	table, tableGrad engine.Tensor
+	ids              []int32
+	tableRows        int           // V, the rows of table
+	proj, dproj      engine.Tensor // [V×G·H]: the projected table rows and their gradient
+
+	// Views of single steps and step ranges, made once with the buffers, because a view is a
+	// new Tensor value on every backend and a step must not allocate.
+	gateSteps, hgSteps   [][]engine.Tensor // per layer, T views [B×G·H] of gates and hg
+	hSteps, cSteps       [][]engine.Tensor // per layer, T+1 views [B×H] of h and c
+	outs, hPrev          []engine.Tensor   // per layer, h of steps 1..T and 0..T−1, [T·B×H]
+	dgateSteps, dhgSteps []engine.Tensor   // T views [B×G·H] of dgates and dhg
+	dySteps, dxSteps     []engine.Tensor   // T views [B×H] of dy and dx
+	resetSteps           []engine.Tensor   // T views [B×H] of resetSource
+	resetSource          engine.Tensor     // the reset mask that resetSteps views
+
+	prefixes map[int]*StackRun // by step count, the runs that Prefix returned
+}
+
+// stepViews returns count views of n elements each, view i starting at element i·n of t.
+func stepViews(t engine.Tensor, n, count int) []engine.Tensor {
+	if t == nil {
+		return nil
+	}
+	views := make([]engine.Tensor, count)
+	for i := range views {
+		views[i] = t.Slice(i*n, n)
+	}
+	return views
+}
+
+// makeLayerViews builds the per-layer views of r's forward buffers.
+func (r *StackRun) makeLayerViews() {
+	B, H := r.B, r.H
+	r.gateSteps, r.hgSteps = nil, nil
+	r.hSteps, r.cSteps = nil, nil
+	r.outs, r.hPrev = nil, nil
+	for l := range r.gates {
+		r.gateSteps = append(r.gateSteps, stepViews(r.gates[l], r.gates[l].Len()/r.T, r.T))
+		if r.hg != nil {
+			r.hgSteps = append(r.hgSteps, stepViews(r.hg[l], r.hg[l].Len()/r.T, r.T))
+		}
+		r.hSteps = append(r.hSteps, stepViews(r.h[l], B*H, r.T+1))
+		if r.c != nil {
+			r.cSteps = append(r.cSteps, stepViews(r.c[l], B*H, r.T+1))
+		}
+		r.outs = append(r.outs, r.h[l].Slice(B*H, r.T*B*H))
+		r.hPrev = append(r.hPrev, r.h[l].Slice(0, r.T*B*H))
+	}
+}
+
+// makeBackwardViews builds the views of r's backward buffers.
+func (r *StackRun) makeBackwardViews() {
+	if r.dgates == nil {
+		return
+	}
+	B, H, T := r.B, r.H, r.T
+	r.dgateSteps = stepViews(r.dgates, r.dgates.Len()/T, T)
+	if r.dhg != nil {
+		r.dhgSteps = stepViews(r.dhg, r.dhg.Len()/T, T)
+	}
+	r.dySteps = stepViews(r.dy, B*H, T)
+	r.dxSteps = stepViews(r.dx, B*H, T)
+}
+
+// setReset records the reset mask of a forward pass, building its step views when the mask
+// is a different tensor from the last one.
+func (r *StackRun) setReset(reset engine.Tensor) {
+	r.reset = reset
+	if reset != r.resetSource {
+		r.resetSource = reset
+		r.resetSteps = stepViews(reset, r.B*r.H, r.T)
+	}
 }
 
 // NewRun allocates the activations of the stack for B rows and T steps.
@@ -125,6 +199,7 @@ func (s *Stack) NewRun(B, T int) *StackRun {
 		}
 	}
 	r.dropped = make([]bool, max(L-1, 0))
+	r.makeLayerViews()
 	return r
 }
 
@@ -144,6 +219,7 @@ func (s *Stack) PrepareBackward(r *StackRun, initGrad bool) {
 		if s.Cell == CellGRU {
 			r.dhg = be.Alloc(TB * G * H)
 		}
+		r.makeBackwardViews()
 	}
 	if initGrad && r.dh0 == nil {
 		for range s.Layers {
@@ -163,19 +239,15 @@ func (r *StackRun) InitState(l int) (h, c engine.Tensor) { return r.stateAt(l, 0
 func (r *StackRun) FinalState(l int) (h, c engine.Tensor) { return r.stateAt(l, r.T) }
 
 func (r *StackRun) stateAt(l, t int) (h, c engine.Tensor) {
-	n := r.B * r.H
-	h = r.h[l].Slice(t*n, n)
-	if r.c != nil {
-		c = r.c[l].Slice(t*n, n)
+	h = r.hSteps[l][t]
+	if r.cSteps != nil {
+		c = r.cSteps[l][t]
 	}
 	return h, c
 }
 
 // Output returns the top layer's h at every step of the last Forward, [T·B×H].
-func (r *StackRun) Output() engine.Tensor {
-	n := r.B * r.H
-	return r.h[len(r.h)-1].Slice(n, r.T*n)
-}
+func (r *StackRun) Output() engine.Tensor { return r.outs[len(r.outs)-1] }
 
 // OutputGrad returns the buffer, [T·B×H], that the caller fills with the gradient at the
 // top layer's output before Backward. Backward overwrites it.
@@ -202,6 +274,14 @@ func (r *StackRun) Layer0GateGrad() engine.Tensor { return r.dgates }
 // StackInput is the input of one forward pass of a stack.
 type StackInput struct {
 	X engine.Tensor // [T·B×In], time-major: row t·B+b is step t of sequence b
+	// Table, when not nil, gives the input as rows of a table [V×In] in place of X, which is
+	// then not read: row r of the input is row IDs[r] of Table. Layer 0 projects the V table
+	// rows once and gathers the projections, which takes fewer operations than projecting
+	// T·B rows when V is smaller than T·B. Backward then accumulates the gradient at the
+	// table into TableGrad [V×In] (unless it is nil or NoInputGrad is set) in place of
+	// writing InputGrad.
+	Table, TableGrad engine.Tensor
+	IDs              []int32
 	// Reset is nil or [T·B×H]: after step t, every layer's h (and c) of row b is multiplied
 	// by row t·B+b, which is 0 at a left-padding step and 1 otherwise. A left-padded row then
 	// ends in the state it would reach alone, unpadded, from the initial state zero.
@@ -220,11 +300,20 @@ func (s *Stack) Forward(r *StackRun, in StackInput) {
 	be, H, L := s.be, s.Hidden, s.Layers
 	B, T := r.B, r.T
 	TB := T * B
-	if in.X.Len() != TB*s.In {
+	r.table = nil
+	if in.Table != nil {
+		s.setTable(r, in)
+	} else if in.X.Len() != TB*s.In {
 		panic(fmt.Sprintf("lstm: Stack.Forward input has %d values, want %d steps × %d rows × "+
 			"width %d", in.X.Len(), T, B, s.In))
 	}
-	r.x, r.reset = in.X, in.Reset
+	r.x = in.X
+	r.setReset(in.Reset)
+	if ms, ok := s.useWavefront(r); ok {
+		s.forwardWavefront(ms, r, in)
+		r.noInputGrad = in.NoInputGrad
+		return
+	}
 	x, width := in.X, s.In
 	for l := 0; l < L; l++ {
 		var bias engine.Tensor
@@ -236,7 +325,7 @@ func (s *Stack) Forward(r *StackRun, in StackInput) {
 		} else {
 			s.forwardLayer(r, l, x, width, bias)
 		}
-		x, width = r.h[l].Slice(B*H, TB*H), H
+		x, width = r.outs[l], H
 		if l < L-1 {
 			r.dropped[l] = in.Drop.P > 0
 			if in.Drop.P > 0 {
@@ -250,11 +339,48 @@ func (s *Stack) Forward(r *StackRun, in StackInput) {
 	r.noInputGrad = in.NoInputGrad
 }
 
-// addGateBias adds bias [B×G·H] to each of the T steps of gates [T·B×G·H].
-func (s *Stack) addGateBias(r *StackRun, gates, bias engine.Tensor) {
-	n := r.B * s.gates() * s.Hidden
-	for t := 0; t < r.T; t++ {
-		s.be.Axpy(1, bias, gates.Slice(t*n, n))
+// setTable records the table input of a forward pass, allocating the projection buffers on
+// the first call for a table of its size. It panics unless the table has rows of width In
+// and there are T·B ids.
+func (s *Stack) setTable(r *StackRun, in StackInput) {
+	GH := s.gates() * s.Hidden
+	if n := in.Table.Len(); n == 0 || n%s.In != 0 || len(in.IDs) != r.T*r.B {
+		panic(fmt.Sprintf("lstm: Stack.Forward table has %d values and %d ids, want rows of "+
+			"width %d and %d steps × %d rows of ids", in.Table.Len(), len(in.IDs), s.In, r.T, r.B))
+	}
+	r.table, r.tableGrad, r.ids = in.Table, in.TableGrad, in.IDs
+	r.tableRows = in.Table.Len() / s.In
+	if r.proj == nil || r.proj.Len() != r.tableRows*GH {
+		r.proj = s.be.Alloc(r.tableRows * GH)
+		r.dproj = s.be.Alloc(r.tableRows * GH)
+	}
+}
+
+// projectInput writes layer l's input pre-activations x·W_ih^T + b_ih, plus b_hh when
+// withHidden, into r.gates[l] [T·B×G·H]. For layer 0 with a table input it computes them
+// for the V table rows and gathers row ids[r] into row r.
+func (s *Stack) projectInput(r *StackRun, l int, x engine.Tensor, in int, withHidden bool) {
+	be, GH := s.be, s.gates()*s.Hidden
+	lp := s.p[l]
+	rows, out := r.T*r.B, r.gates[l]
+	fromTable := l == 0 && r.table != nil
+	if fromTable {
+		rows, out, x = r.tableRows, r.proj, r.table
+	}
+	be.Gemm(false, true, rows, GH, in, 1, x, lp.wih, 0, out)
+	be.AddBias(out, lp.bih, rows, GH)
+	if withHidden {
+		be.AddBias(out, lp.bhh, rows, GH)
+	}
+	if fromTable {
+		be.EmbeddingForward(r.gates[l], r.proj, r.ids, GH)
+	}
+}
+
+// addGateBias adds bias [B×G·H] to each of the T steps of layer 0's gates.
+func (s *Stack) addGateBias(r *StackRun, bias engine.Tensor) {
+	for _, gt := range r.gateSteps[0] {
+		s.be.Axpy(1, bias, gt)
 	}
 }
 
@@ -263,11 +389,10 @@ func (s *Stack) applyReset(r *StackRun, l, t int) {
 	if r.reset == nil {
 		return
 	}
-	n := r.B * s.Hidden
-	m := r.reset.Slice(t*n, n)
-	s.be.Mul(r.h[l].Slice((t+1)*n, n), m)
-	if r.c != nil {
-		s.be.Mul(r.c[l].Slice((t+1)*n, n), m)
+	m := r.resetSteps[t]
+	s.be.Mul(r.hSteps[l][t+1], m)
+	if r.cSteps != nil {
+		s.be.Mul(r.cSteps[l][t+1], m)
 	}
 }
 
@@ -275,22 +400,17 @@ func (s *Stack) applyReset(r *StackRun, l, t int) {
 // writing every step's h into r.h[l].
 func (s *Stack) forwardLayer(r *StackRun, l int, x engine.Tensor, in int, bias engine.Tensor) {
 	be, H, G, B, T := s.be, s.Hidden, s.gates(), r.B, r.T
-	TB := T * B
 	lp := s.p[l]
-	gates := r.gates[l]
-	be.Gemm(false, true, TB, G*H, in, 1, x, lp.wih, 0, gates)
-	be.AddBias(gates, lp.bih, TB, G*H)
-	be.AddBias(gates, lp.bhh, TB, G*H)
+	s.projectInput(r, l, x, in, true)
 	if bias != nil {
-		s.addGateBias(r, gates, bias)
+		s.addGateBias(r, bias)
 	}
 	for t := 0; t < T; t++ {
-		gt := gates.Slice(t*B*G*H, B*G*H)
-		hPrev := r.h[l].Slice(t*B*H, B*H)
-		hNext := r.h[l].Slice((t+1)*B*H, B*H)
+		gt := r.gateSteps[l][t]
+		hPrev, hNext := r.hSteps[l][t], r.hSteps[l][t+1]
 		be.Gemm(false, true, B, G*H, H, 1, hPrev, lp.whh, 1, gt)
 		if s.Cell == CellLSTM {
-			be.LSTMForward(gt, r.c[l].Slice(t*B*H, B*H), r.c[l].Slice((t+1)*B*H, B*H), hNext, B, H)
+			be.LSTMForward(gt, r.cSteps[l][t], r.cSteps[l][t+1], hNext, B, H)
 		} else {
 			be.RNNForward(gt, hNext)
 		}
@@ -304,22 +424,17 @@ func (s *Stack) forwardLayer(r *StackRun, l int, x engine.Tensor, in int, bias e
 // step's.
 func (s *Stack) forwardGRULayer(r *StackRun, l int, x engine.Tensor, in int, bias engine.Tensor) {
 	be, H, B, T := s.be, s.Hidden, r.B, r.T
-	TB, G := T*B, 3
+	G := 3
 	lp := s.p[l]
-	gates, hg := r.gates[l], r.hg[l]
-	be.Gemm(false, true, TB, G*H, in, 1, x, lp.wih, 0, gates)
-	be.AddBias(gates, lp.bih, TB, G*H)
+	s.projectInput(r, l, x, in, false)
 	if bias != nil {
-		s.addGateBias(r, gates, bias)
+		s.addGateBias(r, bias)
 	}
 	for t := 0; t < T; t++ {
-		gt := gates.Slice(t*B*G*H, B*G*H)
-		hgt := hg.Slice(t*B*G*H, B*G*H)
-		hPrev := r.h[l].Slice(t*B*H, B*H)
-		hNext := r.h[l].Slice((t+1)*B*H, B*H)
+		gt, hgt := r.gateSteps[l][t], r.hgSteps[l][t]
+		hPrev, hNext := r.hSteps[l][t], r.hSteps[l][t+1]
 		be.Gemm(false, true, B, G*H, H, 1, hPrev, lp.whh, 0, hgt)
-		be.AddBias(hgt, lp.bhh, B, G*H)
-		be.GRUForward(gt, hgt, hPrev, hNext, B, H)
+		be.GRUForward(gt, hgt, lp.bhh, hPrev, hNext, B, H)
 		s.applyReset(r, l, t)
 	}
 }
@@ -347,12 +462,13 @@ func (g StateGrad) at(l int) (dh, dc engine.Tensor) {
 // Forward must have run on r after PrepareBackward.
 func (s *Stack) Backward(r *StackRun, final StateGrad) {
 	dy, dx := r.dy, r.dx
+	dySteps, dxSteps := r.dySteps, r.dxSteps
 	for l := s.Layers - 1; l >= 0; l-- {
 		dhT, dcT := final.at(l)
 		if s.Cell == CellGRU {
-			s.backwardGRULayer(r, l, dy, dhT)
+			s.backwardGRULayer(r, l, dySteps, dhT)
 		} else {
-			s.backwardLayer(r, l, dy, dhT, dcT)
+			s.backwardLayer(r, l, dySteps, dhT, dcT)
 		}
 		// For LSTM and RNN, the input and recurrent pre-activations share one gradient.
 		dhh := r.dgates
@@ -361,6 +477,7 @@ func (s *Stack) Backward(r *StackRun, final StateGrad) {
 		}
 		s.backwardLayerWeights(r, l, dhh, dx)
 		dy, dx = dx, dy
+		dySteps, dxSteps = dxSteps, dySteps
 	}
 }
 
@@ -370,14 +487,13 @@ func (s *Stack) maskGrad(r *StackRun, t int, d engine.Tensor) {
 	if r.reset == nil || d == nil {
 		return
 	}
-	n := r.B * s.Hidden
-	s.be.Mul(d, r.reset.Slice(t*n, n))
+	s.be.Mul(d, r.resetSteps[t])
 }
 
-// backwardLayer backpropagates through LSTM or RNN layer l over all steps, from dy [T·B×H],
-// the gradient at the layer's output, and dhT, dcT (nil for zero), at its final state. It
-// leaves the gradient at the pre-activations in r.dgates.
-func (s *Stack) backwardLayer(r *StackRun, l int, dy, dhT, dcT engine.Tensor) {
+// backwardLayer backpropagates through LSTM or RNN layer l over all steps, from dy (T views
+// [B×H]), the gradient at the layer's output, and dhT, dcT (nil for zero), at its final
+// state. It leaves the gradient at the pre-activations in r.dgates.
+func (s *Stack) backwardLayer(r *StackRun, l int, dy []engine.Tensor, dhT, dcT engine.Tensor) {
 	be, H, G, B, T := s.be, s.Hidden, s.gates(), r.B, r.T
 	lp := s.p[l]
 	if s.Cell == CellLSTM {
@@ -393,18 +509,15 @@ func (s *Stack) backwardLayer(r *StackRun, l int, dy, dhT, dcT engine.Tensor) {
 		dhRec = r.dhRec
 	}
 	for t := T - 1; t >= 0; t-- {
-		dgt := r.dgates.Slice(t*B*G*H, B*G*H)
-		dyt := dy.Slice(t*B*H, B*H)
+		dgt, dyt := r.dgateSteps[t], dy[t]
 		s.maskGrad(r, t, dyt)
 		s.maskGrad(r, t, dhRec)
 		if s.Cell == CellLSTM {
 			s.maskGrad(r, t, r.dc)
-			gt := r.gates[l].Slice(t*B*G*H, B*G*H)
-			cPrev := r.c[l].Slice(t*B*H, B*H)
-			c := r.c[l].Slice((t+1)*B*H, B*H)
+			gt, cPrev, c := r.gateSteps[l][t], r.cSteps[l][t], r.cSteps[l][t+1]
 			be.LSTMBackward(gt, cPrev, c, dyt, dhRec, r.dc, dgt, B, H)
 		} else {
-			be.RNNBackward(r.h[l].Slice((t+1)*B*H, B*H), dyt, dhRec, dgt)
+			be.RNNBackward(r.hSteps[l][t+1], dyt, dhRec, dgt)
 		}
 		if t > 0 {
 			be.Gemm(false, false, B, H, G*H, 1, dgt, lp.whh, 0, r.dhRec)
@@ -412,17 +525,17 @@ func (s *Stack) backwardLayer(r *StackRun, l int, dy, dhT, dcT engine.Tensor) {
 		}
 	}
 	if r.dh0 != nil {
-		be.Gemm(false, false, B, H, G*H, 1, r.dgates.Slice(0, B*G*H), lp.whh, 0, r.dh0[l])
+		be.Gemm(false, false, B, H, G*H, 1, r.dgateSteps[0], lp.whh, 0, r.dh0[l])
 		if s.Cell == CellLSTM {
 			be.Copy(r.dc0[l], r.dc)
 		}
 	}
 }
 
-// backwardGRULayer backpropagates through GRU layer l over all steps, from dy [T·B×H] at the
-// layer's output and dhT (nil for zero) at its final state. It leaves the gradients at the
+// backwardGRULayer backpropagates through GRU layer l over all steps, from dy (T views [B×H])
+// at the layer's output and dhT (nil for zero) at its final state. It leaves the gradients at the
 // input and recurrent pre-activations in r.dgates and r.dhg.
-func (s *Stack) backwardGRULayer(r *StackRun, l int, dy, dhT engine.Tensor) {
+func (s *Stack) backwardGRULayer(r *StackRun, l int, dy []engine.Tensor, dhT engine.Tensor) {
 	be, H, B, T := s.be, s.Hidden, r.B, r.T
 	G := 3
 	lp := s.p[l]
@@ -437,13 +550,11 @@ func (s *Stack) backwardGRULayer(r *StackRun, l int, dy, dhT engine.Tensor) {
 		be.Copy(dhRec, dhT)
 	}
 	for t := T - 1; t >= 0; t-- {
-		gt := r.gates[l].Slice(t*B*G*H, B*G*H)
-		hgt := r.hg[l].Slice(t*B*G*H, B*G*H)
-		dxgt := r.dgates.Slice(t*B*G*H, B*G*H)
-		dhgt := r.dhg.Slice(t*B*G*H, B*G*H)
-		hPrev := r.h[l].Slice(t*B*H, B*H)
+		gt, hgt := r.gateSteps[l][t], r.hgSteps[l][t]
+		dxgt, dhgt := r.dgateSteps[t], r.dhgSteps[t]
+		hPrev := r.hSteps[l][t]
 		dhPrev := dhBufs[t%2]
-		dyt := dy.Slice(t*B*H, B*H)
+		dyt := dy[t]
 		s.maskGrad(r, t, dyt)
 		s.maskGrad(r, t, dhRec)
 		be.GRUBackward(gt, hgt, hPrev, dyt, dhRec, dxgt, dhgt, dhPrev, B, H)
@@ -464,17 +575,21 @@ func (s *Stack) backwardGRULayer(r *StackRun, l int, dy, dhT engine.Tensor) {
 // into dx, or, for layer 0, into r.dIn unless the input was data.
 func (s *Stack) backwardLayerWeights(r *StackRun, l int, dhh, dx engine.Tensor) {
 	be, H, G := s.be, s.Hidden, s.gates()
-	B, TB := r.B, r.T*r.B
+	TB := r.T * r.B
 	lp, lg := s.p[l], s.g[l]
 
+	be.Gemm(true, false, G*H, H, TB, 1, dhh, r.hPrev[l], 1, lg.whh)
+	if l == 0 && r.table != nil {
+		s.backwardTableWeights(r, dhh)
+		return
+	}
 	x, in := r.x, s.In
 	if l > 0 {
-		x, in = r.h[l-1].Slice(B*H, TB*H), H
+		x, in = r.outs[l-1], H
 		if r.dropped[l-1] {
 			x = r.drop[l-1]
 		}
 	}
-	be.Gemm(true, false, G*H, H, TB, 1, dhh, r.h[l].Slice(0, TB*H), 1, lg.whh)
 	be.Gemm(true, false, G*H, in, TB, 1, r.dgates, x, 1, lg.wih)
 	be.SumRows(lg.bih, r.dgates, TB, G*H)
 	be.SumRows(lg.bhh, dhh, TB, G*H)
@@ -491,9 +606,31 @@ func (s *Stack) backwardLayerWeights(r *StackRun, l int, dhh, dx engine.Tensor) 
 	}
 }
 
+// backwardTableWeights finishes backwardLayerWeights for layer 0 with a table input. It sums
+// the gate gradients of the rows that read each table row into r.dproj [V×G·H], so that the
+// gradients of W_ih, b_ih and the table are products and sums over V rows, not T·B.
+func (s *Stack) backwardTableWeights(r *StackRun, dhh engine.Tensor) {
+	be, GH, V := s.be, s.gates()*s.Hidden, r.tableRows
+	lp, lg := s.p[0], s.g[0]
+	be.Fill(r.dproj, 0)
+	be.EmbeddingBackward(r.dproj, r.dgates, r.ids, GH)
+	be.Gemm(true, false, GH, s.In, V, 1, r.dproj, r.table, 1, lg.wih)
+	be.SumRows(lg.bih, r.dproj, V, GH)
+	if s.Cell == CellGRU {
+		be.SumRows(lg.bhh, dhh, r.T*r.B, GH)
+	} else {
+		// The input and recurrent pre-activations share one gradient, r.dgates.
+		be.SumRows(lg.bhh, r.dproj, V, GH)
+	}
+	if r.tableGrad != nil && !r.noInputGrad {
+		be.Gemm(false, false, V, s.In, GH, 1, r.dproj, lp.wih, 1, r.tableGrad)
+	}
+}
+
 // Prefix returns a run over the first T steps of r, sharing r's memory, so that batches of
 // different lengths reuse the buffers of the longest. Its backward buffers are those of r at
-// the time of the call. Prefix panics unless 1 ≤ T ≤ r.T.
+// the time of the call. Prefix returns the same run for the same T while r's backward buffers
+// stay the same, so that a step allocates nothing. Prefix panics unless 1 ≤ T ≤ r.T.
 func (r *StackRun) Prefix(T int) *StackRun {
 	if T < 1 || T > r.T {
 		panic(fmt.Sprintf("lstm: invalid prefix of %d steps for a run of %d steps", T, r.T))
@@ -501,6 +638,20 @@ func (r *StackRun) Prefix(T int) *StackRun {
 	if T == r.T {
 		return r
 	}
+	if p, ok := r.prefixes[T]; ok && (p.dgates == nil) == (r.dgates == nil) &&
+		len(p.dh0) == len(r.dh0) {
+		return p
+	}
+	p := r.newPrefix(T)
+	if r.prefixes == nil {
+		r.prefixes = make(map[int]*StackRun)
+	}
+	r.prefixes[T] = p
+	return p
+}
+
+// newPrefix builds the run that Prefix returns.
+func (r *StackRun) newPrefix(T int) *StackRun {
 	p := &StackRun{B: r.B, T: T, H: r.H, dh0: r.dh0, dc0: r.dc0, dropped: r.dropped}
 	// prefixEach cuts each per-layer tensor of r.T+extra steps to its first T+extra steps.
 	prefixEach := func(ts []engine.Tensor, extra int) []engine.Tensor {
@@ -528,5 +679,7 @@ func (r *StackRun) Prefix(T int) *StackRun {
 		p.dy, p.dx, p.dIn = prefixOne(r.dy), prefixOne(r.dx), prefixOne(r.dIn)
 		p.dhRec, p.dc = r.dhRec, r.dc
 	}
+	p.makeLayerViews()
+	p.makeBackwardViews()
 	return p
 }

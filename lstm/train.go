@@ -25,19 +25,32 @@ type TrainConfig struct {
 	ForgetBias *float64 `json:"forget_bias"` // nil keeps PyTorch's initialisation
 	Seed       uint64   `json:"seed"`
 
+	// MaxSkipped is the number of non-finite steps in a row after which TrainStep returns
+	// ErrDiverged. 0, as in a checkpoint written before the setting existed, means
+	// MaxSkippedSteps.
+	MaxSkipped int `json:"max_skipped"`
+
 	// Settings of the command line's loop, kept so that --resume continues with them.
 	EvalEvery int    `json:"eval_every"` // steps between evaluations; 0 evaluates only at the end
 	LogEvery  int    `json:"log_every"`
 	Metrics   string `json:"metrics,omitempty"` // metrics file, absolute
+
+	// DataFiles lists the files read from Data, in order, so that --resume can tell changed
+	// data from the text the checkpoint was trained on. A checkpoint written before the field
+	// existed has none.
+	DataFiles []DataFile `json:"data_files,omitempty"`
 }
 
 // Validate returns an error naming the first invalid setting and what to use instead.
 func (tc TrainConfig) Validate() error {
 	switch {
-	case tc.Seq < 1:
-		return fmt.Errorf("invalid --seq %d: use 1 or more steps per chunk", tc.Seq)
-	case tc.Batch < 1:
-		return fmt.Errorf("invalid --batch %d: use 1 or more streams", tc.Batch)
+	case tc.Seq < 1 || tc.Seq > MaxTensorElements:
+		return fmt.Errorf("invalid --seq %d: use 1 to %d steps per chunk", tc.Seq, MaxTensorElements)
+	case tc.Batch < 1 || tc.Batch > MaxTensorElements:
+		return fmt.Errorf("invalid --batch %d: use 1 to %d streams", tc.Batch, MaxTensorElements)
+	case tc.Seq > MaxTensorElements/tc.Batch:
+		return fmt.Errorf("invalid --batch %d and --seq %d: a chunk of %d tokens exceeds the %d a tensor can hold; lower --batch or --seq",
+			tc.Batch, tc.Seq, int64(tc.Batch)*int64(tc.Seq), MaxTensorElements)
 	case tc.Steps < 0:
 		return fmt.Errorf("invalid --steps %d: use 0 or more", tc.Steps)
 	case !(tc.Dropout >= 0 && float32(tc.Dropout) < 1):
@@ -50,19 +63,58 @@ func (tc TrainConfig) Validate() error {
 		return fmt.Errorf("invalid --clip %g: use a positive max norm, or 0 to disable clipping", tc.Clip)
 	case !(tc.ValFrac >= 0 && tc.ValFrac < 1):
 		return fmt.Errorf("invalid --val-frac %g: use a fraction in [0, 1)", tc.ValFrac)
+	case tc.MaxSkipped < 0:
+		return fmt.Errorf("invalid --max-skipped %d: use 1 or more steps", tc.MaxSkipped)
+	case tc.EvalEvery < 0:
+		return fmt.Errorf("invalid --eval-every %d: use 0 (only at the end) or more steps", tc.EvalEvery)
+	case tc.LogEvery < 0:
+		// 0 passes because a checkpoint written before the setting existed stores it.
+		return fmt.Errorf("invalid --log-every %d: use 1 or more steps", tc.LogEvery)
 	}
 	return nil
+}
+
+// MaxTensorElements bounds the length of every tensor: the CUDA kernels and the BLAS calls
+// take lengths and dimensions as 32-bit ints.
+const MaxTensorElements = math.MaxInt32
+
+// ValidateWorkspace returns an error when Validate does, or when a tensor of the training
+// workspace of model c would hold more than MaxTensorElements elements.
+func (tc TrainConfig) ValidateWorkspace(c Config) error {
+	if err := tc.Validate(); err != nil {
+		return err
+	}
+	// The widest per-token tensors: the gate pre-activations (G·H), the layer input (E or H)
+	// and the logits (V). The hidden and cell states hold Seq+1 steps.
+	width := max(c.gatesPerUnit()*c.Hidden, c.Embed, len(c.Vocab))
+	tokens := int64(tc.Batch) * int64(tc.Seq+1)
+	// Config.Validate bounds width by 4·2²⁰ and Validate bounds tokens by 2³², so the product
+	// cannot overflow.
+	if n := tokens * int64(width); n > MaxTensorElements {
+		return fmt.Errorf("invalid --batch %d and --seq %d for this model: a workspace tensor of %d×%d = %d elements exceeds the %d a tensor can hold; lower --batch or --seq",
+			tc.Batch, tc.Seq, tokens, width, n, MaxTensorElements)
+	}
+	return nil
+}
+
+// SkipLimit returns the number of non-finite steps in a row after which TrainStep returns
+// ErrDiverged: MaxSkipped, or MaxSkippedSteps where MaxSkipped is 0.
+func (tc TrainConfig) SkipLimit() int {
+	if tc.MaxSkipped == 0 {
+		return MaxSkippedSteps
+	}
+	return tc.MaxSkipped
 }
 
 // maxForgetBias bounds --forget-bias: σ(±100) is already 0 or 1 in float32.
 const maxForgetBias = 100.0
 
-// ErrDiverged is wrapped by the error TrainStep returns after MaxSkippedSteps non-finite steps
-// in a row.
+// ErrDiverged is wrapped by the error TrainStep returns after TrainConfig.SkipLimit()
+// non-finite steps in a row.
 var ErrDiverged = errors.New("training diverged")
 
-// MaxSkippedSteps is how many non-finite steps in a row the trainer skips before it stops
-// with an error.
+// MaxSkippedSteps is the default of TrainConfig.MaxSkipped: how many non-finite steps in a
+// row the trainer skips before it stops with an error.
 const MaxSkippedSteps = 10
 
 // StepResult reports one optimizer step.
@@ -93,6 +145,9 @@ func NewTrainer(m *Model, tc TrainConfig, train []int32) (*Trainer, error) {
 	if err := tc.Validate(); err != nil {
 		return nil, err
 	}
+	if err := tc.ValidateWorkspace(m.Cfg); err != nil {
+		return nil, err
+	}
 	b, err := corpus.NewBatcher(train, tc.Batch, tc.Seq)
 	if err != nil {
 		return nil, err
@@ -115,8 +170,8 @@ func NewTrainer(m *Model, tc TrainConfig, train []int32) (*Trainer, error) {
 func (tr *Trainer) Workspace() *Workspace { return tr.ws }
 
 // TrainStep runs one optimizer update on the next B×T chunk. A step whose loss or gradient
-// norm is not finite applies no update; after MaxSkippedSteps of them in a row it returns an
-// error, and the parameters still hold the last finite values.
+// norm is not finite applies no update. After Config.SkipLimit() such steps in a row it
+// returns an error wrapping ErrDiverged, and the parameters keep their last finite values.
 func (tr *Trainer) TrainStep() (StepResult, error) {
 	m, be := tr.Model, tr.Model.Backend
 	var res StepResult
@@ -124,12 +179,21 @@ func (tr *Trainer) TrainStep() (StepResult, error) {
 	if res.Reset {
 		m.ResetState(tr.ws)
 	}
-	be.Fill(m.Grads, 0)
 	drop := Dropout{P: float32(tr.Config.Dropout), Seed: tr.Config.Seed}
 	drop.Offset = uint64(tr.Opt.Step) * uint64(m.Cfg.Layers*tr.ws.T*tr.ws.B*m.Cfg.Hidden)
-	count := m.Forward(tr.ws, tr.in, tr.tg, drop)
-	m.Backward(tr.ws)
-	be.ClipGradNorm(m.Grads, float32(tr.Config.Clip), tr.norm)
+	runner, onDevice := be.(engine.StepRunner)
+	var count int
+	if onDevice {
+		var err error
+		if count, err = tr.queueDeviceStep(runner, drop); err != nil {
+			return res, err
+		}
+	} else {
+		be.Fill(m.Grads, 0)
+		count = m.Forward(tr.ws, tr.in, tr.tg, drop)
+		m.Backward(tr.ws)
+		be.ClipGradNorm(m.Grads, float32(tr.Config.Clip), tr.norm)
+	}
 	// The step's only reads from the backend: its loss and gradient norm, after all its work
 	// is queued.
 	sum := m.LossSum(tr.ws)
@@ -144,7 +208,7 @@ func (tr *Trainer) TrainStep() (StepResult, error) {
 		tr.Skipped++
 		// The carried state may hold non-finite values too; start the streams afresh.
 		m.ResetState(tr.ws)
-		if tr.Skipped >= MaxSkippedSteps {
+		if tr.Skipped >= tr.Config.SkipLimit() {
 			hint := "lower --lr"
 			if tr.Config.Clip == 0 {
 				hint = "lower --lr or set --clip, for example --clip 5"
@@ -155,7 +219,11 @@ func (tr *Trainer) TrainStep() (StepResult, error) {
 		return res, nil
 	}
 	tr.Skipped = 0
-	tr.Opt.Update(m.Params, m.Grads)
+	if onDevice {
+		tr.Opt.Step++ // the device has applied the update already
+	} else {
+		tr.Opt.Update(m.Params, m.Grads)
+	}
 	m.CarryState(tr.ws)
 	return res, nil
 }

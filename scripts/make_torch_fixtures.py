@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Writes the PyTorch reference fixtures that lstm/parity_test.go checks recur against.
 
 For each cell (lstm, gru, rnn) it builds nn.Embedding -> nn.LSTM/nn.GRU/nn.RNN(tanh) ->
@@ -8,12 +8,14 @@ and the weights after clip_grad_norm_(max_norm=0.5) and one Adam step (lr 0.01).
 weights are drawn and stored in float32. The reference values are computed in float64 from
 those stored weights, then rounded to float32 on writing.
 
-Run with a Python that has torch (on Debian: /usr/bin/python3):
+Run with a Python that has torch. The shebang names Debian's /usr/bin/python3, where
+python3-torch installs it, because the python3 first on PATH may lack torch:
 
-    /usr/bin/python3 scripts/make_torch_fixtures.py [OUTDIR]
+    scripts/make_torch_fixtures.py [OUTDIR]
 
 OUTDIR defaults to lstm/testdata/torch. No safetensors package is needed: the format is
-written here directly.
+written here directly. make check-fixtures regenerates the fixtures into a temporary
+directory and compares them byte for byte with the committed ones.
 """
 
 import json

@@ -5,9 +5,11 @@ Workload: nn.Embedding(V, H) -> nn.LSTM, nn.GRU or nn.RNN (tanh), L layers of H 
 -> nn.Linear(H, V) -> cross-entropy over random tokens; Adam (lr 2e-3), gradient norm
 clipped at 5, truncated BPTT (the state of one chunk starts the next, detached).
 
-Prints one JSON line: library, version, device, precision, mode, threads, steps, seconds,
-tokens_per_s, ms_per_step, loss; or {"error": ...} with exit status 3 when PyTorch is missing
-or the device is unavailable. --version prints the line without measuring.
+Prints one JSON line: library, version (torch's), python (the Python release), blas (the BLAS
+library loaded in the process, with OpenBLAS's configuration string where it is OpenBLAS),
+device, precision, mode, threads, steps, seconds, tokens_per_s, ms_per_step, loss; or
+{"error": ...} with exit status 3 when PyTorch is missing or the device is unavailable.
+--version prints the line without measuring.
 
 On a 2-core CPU bench runs it as
   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=2 \
@@ -15,7 +17,9 @@ On a 2-core CPU bench runs it as
 """
 import argparse
 import contextlib
+import ctypes
 import json
+import platform
 import sys
 import time
 
@@ -23,6 +27,29 @@ import time
 def fail(message):
     print(json.dumps({"error": message}), flush=True)
     sys.exit(3)
+
+
+def loaded_blas():
+    """Return the BLAS libraries mapped into this process, as "path" or, for OpenBLAS,
+    "configuration (path)"; "unknown" where /proc/self/maps cannot be read."""
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split()[-1] for line in f if "blas" in line.rsplit("/", 1)[-1]}
+    except OSError:
+        return "unknown"
+    found = []
+    for path in sorted(paths):
+        if "cublas" in path or "nvblas" in path:
+            continue
+        described = path
+        try:
+            get_config = ctypes.CDLL(path).openblas_get_config
+            get_config.restype = ctypes.c_char_p
+            described = f"{get_config().decode()} ({path})"
+        except (OSError, AttributeError):
+            pass  # not OpenBLAS, or not loadable: report the path alone
+        found.append(described)
+    return "; ".join(found) or "none loaded"
 
 
 def parse_args():
@@ -53,7 +80,8 @@ def main():
     except ImportError as e:
         fail(f"PyTorch is not installed for {sys.executable}: {e}")
 
-    base = {"library": "pytorch", "version": torch.__version__, "device": args.device,
+    base = {"library": "pytorch", "version": torch.__version__,
+            "python": platform.python_version(), "blas": loaded_blas(), "device": args.device,
             "precision": args.precision, "mode": "infer" if args.infer else "train"}
     if args.version:
         print(json.dumps(base), flush=True)

@@ -17,6 +17,7 @@ type Example struct {
 	Out   []int32 // the tags, or the decoder's target tokens without Start and End
 	Text  string  // the original input line's text, for reports
 	Want  string  // the expected output as text: class, tags, target or caption
+	Line  int     // line number of the example in Data.Path, counting from 1
 	// Unlabeled marks an input read for prediction without an expected output.
 	Unlabeled bool
 }
@@ -27,6 +28,7 @@ type Data struct {
 	Pixels   []float32 // images [N×Rows×Width] of a classifier of images
 	Features []float32 // feature vectors [N×Features] of a caption task
 	N        int       // images in Pixels or Features
+	Path     string    // the file the examples were read from
 }
 
 // Vocabs are the vocabularies of a task, built from its training data and then stored in
@@ -200,7 +202,7 @@ func BuildVocabs(cfg *Config, src Sources) (*Vocabs, error) {
 // file. Input tokens outside the vocabulary become <unk>. With src.Unlabeled, each line is an
 // input alone, with no expected output.
 func Load(cfg Config, v *Vocabs, src Sources) (*Data, error) {
-	d := &Data{}
+	d := &Data{Path: src.Path}
 	labelID := map[string]int32{}
 	for i, l := range v.Labels {
 		labelID[l] = int32(i)
@@ -263,7 +265,7 @@ func Load(cfg Config, v *Vocabs, src Sources) (*Data, error) {
 			return nil, err
 		}
 		for _, e := range ex {
-			x := Example{Text: e.Text, Want: e.Label}
+			x := Example{Text: e.Text, Want: e.Label, Line: e.Line}
 			if x.Label, err = label(e.Line, e.Label); err != nil {
 				return nil, err
 			}
@@ -282,7 +284,7 @@ func Load(cfg Config, v *Vocabs, src Sources) (*Data, error) {
 			return nil, err
 		}
 		for _, e := range ex {
-			x := Example{Text: strings.Join(e.Tokens, " "), Want: strings.Join(e.Tags, " ")}
+			x := Example{Text: strings.Join(e.Tokens, " "), Want: strings.Join(e.Tags, " "), Line: e.Line}
 			x.In = encodeTokens(v.In, e.Tokens)
 			for _, tag := range e.Tags {
 				t, err := label(e.Line, tag)
@@ -299,7 +301,7 @@ func Load(cfg Config, v *Vocabs, src Sources) (*Data, error) {
 			return nil, err
 		}
 		for _, e := range ex {
-			x := Example{Text: e.Source, Want: e.Target}
+			x := Example{Text: e.Source, Want: e.Target, Line: e.Line}
 			if x.In, err = encode(v.In, src.Path, e.Line, e.Source); err != nil {
 				return nil, err
 			}
@@ -314,7 +316,7 @@ func Load(cfg Config, v *Vocabs, src Sources) (*Data, error) {
 			return nil, err
 		}
 		for _, e := range ex {
-			x := Example{Text: strconv.Itoa(e.Image), Want: e.Text}
+			x := Example{Text: strconv.Itoa(e.Image), Want: e.Text, Line: e.Line}
 			if x.Image, err = image(e.Line, strconv.Itoa(e.Image)); err != nil {
 				return nil, err
 			}
@@ -336,7 +338,7 @@ func loadInputs(
 		return nil, err
 	}
 	for _, e := range in {
-		x := Example{Text: e.Text, Label: -1, Unlabeled: true}
+		x := Example{Text: e.Text, Label: -1, Unlabeled: true, Line: e.Line}
 		switch {
 		case cfg.images() || cfg.Task == TaskCaption:
 			x.Image, err = image(e.Line, e.Text)

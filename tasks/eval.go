@@ -17,6 +17,7 @@ type DecodeOptions struct {
 	Beam int // beam width, where 0 or 1 decodes greedily
 	// MaxLen is the max number of decoding steps, End included. 0 picks 2 + 2·(L+1), where L
 	// is the longer of the model's max training target and the longest target in the data.
+	// Either is capped at MaxDecodeLen.
 	MaxLen      int
 	Temperature float64 // if > 0, samples each token at this temperature and ignores Beam
 	Seed        uint64  // seed of the sampling random number generator
@@ -50,7 +51,8 @@ func Evaluate(m *Model, d *Data, B int, opt DecodeOptions) Metrics {
 }
 
 // Predict runs m over every example of d, in batches of B, and returns the metrics and one
-// prediction per example. Unlabeled examples get a prediction but are not scored.
+// prediction per example. Unlabeled examples get a prediction but are not scored. Call
+// d.ValidateLengths first: an example too long for a tensor would fail in the allocation.
 func Predict(m *Model, d *Data, B int, opt DecodeOptions) (Metrics, []Prediction) {
 	cfg := m.Cfg
 	B = max(1, min(B, len(d.Examples)))
@@ -79,6 +81,8 @@ func Predict(m *Model, d *Data, B int, opt DecodeOptions) (Metrics, []Prediction
 		}
 		maxLen = 2 + 2*max(decT, longest+1)
 	}
+	// An automatic length past the bound is cut to it, and so is a library caller's MaxLen.
+	maxLen = min(maxLen, MaxDecodeLen)
 	rng := rand.New(rand.NewPCG(opt.Seed, 0x6465636f6465))
 	// A decoder's vocabulary, to turn ids into text, and the workspace of beam search, whose
 	// rows are the beam's hypotheses, serve every batch.

@@ -114,11 +114,36 @@ func (c Config) Validate() error {
 			"features %d (each at most %d)",
 			len(c.Vocab), len(c.Outputs), c.Rows, c.InputWidth, c.Features, 1<<24)
 	}
+	for _, list := range []struct {
+		name  string
+		items []string
+	}{{"outputs", c.Outputs}, {"vocab", c.Vocab}} {
+		if dup, ok := firstDuplicate(list.items); ok {
+			return fmt.Errorf("invalid %s in config.json: %q appears more than once, so its "+
+				"ids are ambiguous; remove the repeat", list.name, dup)
+		}
+	}
+	if c.MaxTarget < 0 || c.MaxTarget > MaxDecodeLen {
+		return fmt.Errorf("invalid max target length %d (max_target in config.json, or the "+
+			"longest training target): use 0 to %d tokens", c.MaxTarget, MaxDecodeLen)
+	}
 	if lay, _, _ := c.layout(); lay.off > 1<<32 {
 		return fmt.Errorf("model too large: %d parameters, at most %d are supported",
 			lay.off, int64(1)<<32)
 	}
 	return nil
+}
+
+// firstDuplicate returns the first item of items that an earlier item equals.
+func firstDuplicate(items []string) (string, bool) {
+	seen := make(map[string]bool, len(items))
+	for _, it := range items {
+		if seen[it] {
+			return it, true
+		}
+		seen[it] = true
+	}
+	return "", false
 }
 
 // Model is a task model: the layers its task needs, all in one parameter vector.

@@ -224,6 +224,10 @@ func LoadResumable(dir string, be engine.Backend) (*Resumable, error) {
 	if fc.Train == nil || fc.Data == nil {
 		return nil, fmt.Errorf("checkpoint %s has no training settings or data files in %s, so it cannot be resumed: train a new model", dir, lstm.ConfigFile)
 	}
+	if err := fc.Train.ValidateStored(filepath.Join(dir, lstm.ConfigFile)); err != nil {
+		return nil, fmt.Errorf("checkpoint %s cannot be resumed: %w (the run saved a setting "+
+			"that is now rejected, or the file was edited; fix it or start a new run)", dir, err)
+	}
 	statePath := filepath.Join(dir, lstm.TrainStateFile)
 	state, err := safetensors.ReadFile(statePath)
 	if err != nil {

@@ -25,34 +25,57 @@ type TrainOptions struct {
 	// WordDropout is the probability that a decoder input token after Start is replaced by
 	// <unk> in training, so that a decoder reads the image or the source instead of leaning
 	// on the tokens it has emitted.
+	// NOTE: validation and prediction feed real tokens (the targets, or the tokens emitted)
+	// whatever the rate, so at 1 the decoder reads embeddings that training never updated.
 	WordDropout float64 `json:"word_dropout"`
 	// WeightDecay multiplies every parameter by 1 − lr·WeightDecay before each update. As in
 	// AdamW, the decay is decoupled from the gradient.
 	WeightDecay float64 `json:"weight_decay,omitempty"`
 }
 
-// Validate returns an error naming the first invalid option.
+// Validate returns an error naming the first invalid option by its command-line flag.
 func (o TrainOptions) Validate() error {
+	return o.validate(func(flag, _ string) string { return flag })
+}
+
+// ValidateStored returns an error naming the first invalid option by its key in file, the
+// config.json of a checkpoint that stores o.
+func (o TrainOptions) ValidateStored(file string) error {
+	return o.validate(func(_, key string) string { return fmt.Sprintf("%q in %s", key, file) })
+}
+
+// validate returns an error naming the first invalid option, with source(flag, key) in
+// brackets to say where the value came from.
+func (o TrainOptions) validate(source func(flag, key string) string) error {
 	switch {
 	case o.Batch < 1:
-		return fmt.Errorf("invalid batch size %d (--batch): use 1 or more", o.Batch)
+		return fmt.Errorf("invalid batch size %d (%s): use 1 or more",
+			o.Batch, source("--batch", "batch"))
 	case o.Steps < 1:
-		return fmt.Errorf("invalid step count %d (--steps): use 1 or more", o.Steps)
-	case !(o.Clip >= 0):
-		return fmt.Errorf("invalid clipping threshold %g (--clip): use 0 (off) or a positive "+
-			"number such as 5", o.Clip)
+		return fmt.Errorf("invalid step count %d (%s): use 1 or more",
+			o.Steps, source("--steps", "steps"))
+	case !(float32(o.LR) > 0) || math.IsInf(float64(float32(o.LR)), 0):
+		return fmt.Errorf("invalid learning rate %g (%s): use a positive float32 number such "+
+			"as 0.003", o.LR, source("--lr", "lr"))
+	case !(o.Clip >= 0) || math.IsInf(o.Clip, 0):
+		return fmt.Errorf("invalid clipping threshold %g (%s): use 0 (off) or a positive "+
+			"number such as 5", o.Clip, source("--clip", "clip"))
+	case !(math.Abs(o.ForgetBias) <= maxForgetBias):
+		return fmt.Errorf("invalid forget-gate bias %g (%s): use a number between %g and %g, "+
+			"such as 1", o.ForgetBias, source("--forget-bias", "forget_bias"),
+			-maxForgetBias, maxForgetBias)
 	case !(o.Dropout >= 0 && o.Dropout < 1):
-		return fmt.Errorf("invalid dropout %g (--dropout): use a probability in [0, 1)",
-			o.Dropout)
+		return fmt.Errorf("invalid dropout %g (%s): use a probability in [0, 1)",
+			o.Dropout, source("--dropout", "dropout"))
 	case !(o.WeightDecay >= 0 && o.WeightDecay*o.LR < 1):
-		return fmt.Errorf("invalid weight decay %g (--weight-decay): use 0 (off) or a small "+
-			"positive number such as 0.01", o.WeightDecay)
+		return fmt.Errorf("invalid weight decay %g (%s): use 0 (off) or a small "+
+			"positive number such as 0.01", o.WeightDecay, source("--weight-decay", "weight_decay"))
 	case !(o.WordDropout >= 0 && o.WordDropout <= 1):
-		return fmt.Errorf("invalid word dropout %g (--word-dropout): use a probability in [0, 1]",
-			o.WordDropout)
+		return fmt.Errorf("invalid word dropout %g (%s): use a probability in [0, 1]",
+			o.WordDropout, source("--word-dropout", "word_dropout"))
 	case o.EvalEvery < 0:
-		return fmt.Errorf("invalid evaluation interval %d (--eval-every): use 0 (at the end "+
-			"only) or more", o.EvalEvery)
+		return fmt.Errorf("invalid evaluation interval %d (%s): use 0 (at the end "+
+			"only) or more", o.EvalEvery, source("--eval-every", "eval_every"))
 	}
 	return nil
 }
@@ -92,6 +115,14 @@ func NewTrainer(m *Model, train, val *Data, o TrainOptions) (*Trainer, error) {
 	}
 	if len(train.Examples) == 0 {
 		return nil, fmt.Errorf("the training set has no examples")
+	}
+	if err := train.ValidateLengths(m.Cfg, o.Batch, 0); err != nil {
+		return nil, err
+	}
+	if val != nil {
+		if err := val.ValidateLengths(m.Cfg, o.Batch, 0); err != nil {
+			return nil, err
+		}
 	}
 	opt, err := lstm.NewOptimizer(o.Optim, o.LR, m.Params.Len(), m.be)
 	if err != nil {
@@ -158,6 +189,9 @@ func (tr *Trainer) Step() Progress {
 	tr.Opt.Update(m.Params, m.Grads)
 	return p
 }
+
+// maxForgetBias bounds ForgetBias: σ(±100) is already 0 or 1 in float32.
+const maxForgetBias = 100.0
 
 func isFinite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 

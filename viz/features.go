@@ -26,23 +26,30 @@ const (
 // Features computes the text features that --find correlates units with. Each is 0 or 1
 // unless stated:
 //
-//   - in_quotes: inside a "…" or '…' string, both quotes included. A backslash escapes the
-//     next character, and a string ends at the end of its line even without a closing quote.
-//     A ' right after a letter or a digit is an apostrophe and opens no string.
+//   - in_quotes: inside a "…" or '…' string or a `…` raw string, the quotes included. In
+//     "…" and '…' a backslash escapes the next character, and the string ends at the end of
+//     its line even without a closing quote. A `…` string has no escapes and may span lines,
+//     as in Go. A ' right after a letter or a digit is an apostrophe and opens no string.
 //   - line_position: the column of the character in its line, counting from 0.
 //   - bracket_depth: how many (), [] and {} pairs enclose the character. A bracket belongs
 //     to the pair it opens or closes, so "a(b)c" gives 0 1 1 1 0.
 //   - indent_depth: the number of spaces and tabs that begin the character's line.
 //   - in_comment: inside a // comment (up to, not including, the newline) or a /* */
 //     comment (both delimiters included).
-//   - in_if_block: inside a {} block whose opening brace is on a line that starts with the
-//     word if, after leading whitespace; the braces themselves are included.
+//   - in_if_block: inside the {} block of an if (or else if) statement, the braces
+//     included. The block is the first { after the word if at the bracket depth of the if,
+//     so the condition may span lines, as in "if a &&\n b {". The block of a plain else is
+//     not counted.
 //   - word_start: a letter, digit or underscore that does not follow one.
 //
-// Brackets, quotes and comment markers inside a string or a comment are ordinary text.
-// NOTE: the rules are lexical and C-like, and the apostrophe rule is a heuristic: a ' that
-// ends a quotation after a letter ('like this') still closes it, but one after a letter
-// that should open a string does not.
+// Brackets, quotes, comment markers and the word if inside a string or a comment are
+// ordinary text.
+//
+// NOTE: the rules are lexical and C-like, so they are heuristics. The apostrophe rule
+// misreads a ' after a letter that should open a string ('like this' closes fine). An if
+// without braces waits for its { only until a line ends at its depth with a letter, digit,
+// closing bracket or quote, ';' or ':' (Go's semicolon rule, roughly), so a C if whose { is
+// alone on the next line is missed. An unclosed ` runs to the end of the text.
 func Features(text []rune) []Feature {
 	n := len(text)
 	quote := make([]float64, n)
@@ -57,14 +64,16 @@ func Features(text []rune) []Feature {
 		col, depth    int
 		lineIndent    int
 		inIndent      = true
-		lineStartsIf  = lineStartsWithIf(text, 0)
 		quoteChar     rune // the open quote, 0 outside a string
 		escaped       bool
 		lineComment   bool
 		blockComment  bool
 		blockEnd      int // index of the '/' closing the current block comment
 		braces        []bool
-		ifBraceOpened int // braces on the stack that an if line opened
+		ifBraceOpened int  // braces on the stack that opened an if block
+		pendingIf     bool // an if was read and its { has not come yet
+		pendingDepth  int  // the bracket depth of that if
+		lastCode      rune // the last character outside comments that is not white space
 	)
 	for i, r := range text {
 		if inIndent && (r == ' ' || r == '\t') {
@@ -88,6 +97,11 @@ func Features(text []rune) []Feature {
 			} else {
 				comment[i] = 1
 			}
+		case quoteChar == '`':
+			quote[i] = 1
+			if r == '`' {
+				quoteChar = 0
+			}
 		case quoteChar != 0:
 			quote[i] = 1
 			switch {
@@ -102,7 +116,7 @@ func Features(text []rune) []Feature {
 		case r == '\'' && i > 0 && (unicode.IsLetter(text[i-1]) || unicode.IsDigit(text[i-1])):
 			// An apostrophe, as in "don't" or "the 90's": a quote that opens a string
 			// follows a space, an operator or a bracket.
-		case r == '"' || r == '\'':
+		case r == '"' || r == '\'' || r == '`':
 			quoteChar = r
 			quote[i] = 1
 		case r == '/' && i+1 < n && text[i+1] == '/':
@@ -112,14 +126,18 @@ func Features(text []rune) []Feature {
 			blockComment = true
 			comment[i] = 1
 			blockEnd = blockCommentEnd(text, i)
+		case r == 'i' && isIfKeyword(text, i):
+			pendingIf, pendingDepth = true, depth
 		case r == '(' || r == '[' || r == '{':
-			depth++
 			if r == '{' {
-				braces = append(braces, lineStartsIf)
-				if lineStartsIf {
+				opensIf := pendingIf && depth == pendingDepth
+				braces = append(braces, opensIf)
+				if opensIf {
 					ifBraceOpened++
+					pendingIf = false
 				}
 			}
+			depth++
 		case r == ')' || r == ']' || r == '}':
 			// A closing bracket is still inside its pair, so record before leaving it.
 			closer = true
@@ -132,17 +150,28 @@ func Features(text []rune) []Feature {
 				}
 				braces = braces[:len(braces)-1]
 			}
+			if depth < pendingDepth {
+				// The bracket that enclosed the if closed first: it had no block.
+				pendingIf = false
+			}
 		}
 		if !closer {
 			bracket[i] = float64(depth)
 			ifBlock[i] = boolValue(ifBraceOpened > 0)
+		}
+		if r == '\n' && !blockComment && quoteChar == 0 {
+			if pendingIf && depth == pendingDepth && endsStatement(lastCode) {
+				pendingIf = false
+			}
+		}
+		if comment[i] == 0 && !unicode.IsSpace(r) {
+			lastCode = r
 		}
 		if r == '\n' {
 			col, inIndent = 0, true
 			// The newline belongs to the line it ends, so fill that line's indent first.
 			fillIndent(indent, text, i, lineIndent)
 			lineIndent = 0
-			lineStartsIf = lineStartsWithIf(text, i+1)
 		} else {
 			col++
 		}
@@ -183,17 +212,26 @@ func fillIndent(indent []float64, text []rune, last, value int) {
 	}
 }
 
-// lineStartsWithIf reports whether the line starting at index start begins, after spaces and
-// tabs, with the word "if".
-func lineStartsWithIf(text []rune, start int) bool {
-	i := start
-	for i < len(text) && (text[i] == ' ' || text[i] == '\t') {
-		i++
-	}
+// isIfKeyword reports whether text[i:] starts with the word if, standing alone.
+func isIfKeyword(text []rune, i int) bool {
 	if i+2 > len(text) || text[i] != 'i' || text[i+1] != 'f' {
 		return false
 	}
+	if i > 0 && isWordRune(text[i-1]) {
+		return false
+	}
 	return i+2 == len(text) || !isWordRune(text[i+2])
+}
+
+// endsStatement reports whether a line whose last code character is last ends a statement,
+// as Go's semicolon insertion decides it (plus ';' and ':'), so that an if on it that has not
+// opened a block never will. A line ending in an operator, '(' or ',' continues.
+func endsStatement(last rune) bool {
+	switch last {
+	case ')', ']', '}', '"', '\'', '`', ';', ':':
+		return true
+	}
+	return isWordRune(last)
 }
 
 func isWordRune(r rune) bool {
@@ -248,12 +286,16 @@ type UnitScore struct {
 
 // FeatureRanking lists the units that correlate most strongly with one feature.
 type FeatureRanking struct {
-	Feature string      `json:"feature"`
-	Units   []UnitScore `json:"units"`
+	Feature string `json:"feature"`
+	// Constant is true when the feature has one value over the whole text, so that no
+	// correlation is defined and Units is empty.
+	Constant bool        `json:"constant"`
+	Units    []UnitScore `json:"units"`
 }
 
 // RankUnits scores every recorded unit of tr (h, and c for an LSTM, of every layer) against
-// every feature and keeps the top units per feature by |r|, strongest first.
+// every feature and keeps the top units per feature by |r|, strongest first. A constant
+// feature gets an empty, non-nil Units, so that JSON shows it as [].
 func RankUnits(tr *Trace, features []Feature, top int) []FeatureRanking {
 	var states []string
 	for _, s := range []string{StateH, StateC} {
@@ -263,6 +305,10 @@ func RankUnits(tr *Trace, features []Feature, top int) []FeatureRanking {
 	}
 	out := make([]FeatureRanking, 0, len(features))
 	for _, f := range features {
+		if isConstant(f.Values) {
+			out = append(out, FeatureRanking{Feature: f.Name, Constant: true, Units: []UnitScore{}})
+			continue
+		}
 		var scores []UnitScore
 		for l := 0; l < tr.Layers; l++ {
 			for _, s := range states {
@@ -278,6 +324,15 @@ func RankUnits(tr *Trace, features []Feature, top int) []FeatureRanking {
 		out = append(out, FeatureRanking{Feature: f.Name, Units: scores[:min(top, len(scores))]})
 	}
 	return out
+}
+
+func isConstant(values []float64) bool {
+	for _, v := range values {
+		if v != values[0] {
+			return false
+		}
+	}
+	return true
 }
 
 // ExcerptStart returns the start of the window of n characters, stepped by n/4, in which

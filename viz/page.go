@@ -80,7 +80,8 @@ func Color(v, lo, hi float64) string {
 }
 
 const pageStyle = `body{font-family:sans-serif;margin:1.5em;color:#222}
-.row{font-family:monospace;white-space:pre-wrap;line-height:1.5;border:1px solid #ccc;padding:.5em;margin:.2em 0 1em}
+h1{margin-right:9em}
+.row{font-family:monospace;white-space:pre-wrap;tab-size:4;line-height:1.5;border:1px solid #ccc;padding:.5em;margin:.2em 0 1em}
 .row span{cursor:pointer}
 .label{font-weight:bold;margin-top:.6em}
 .legend span{display:inline-block;width:3em;text-align:center;font-family:monospace}
@@ -118,7 +119,7 @@ func WritePage(out io.Writer, p Page) error {
 		fmt.Fprintf(w, "<p>%s</p>\n", html.EscapeString(line))
 	}
 	w.WriteString(legend())
-	w.WriteString("<div id=\"top\">hover or click a character to see the predicted next characters</div>\n")
+	w.WriteString("<div id=\"top\">hover or click a character\nfor the next-character predictions</div>\n")
 	for _, s := range p.Sections {
 		w.WriteString("<section>\n")
 		if s.Heading != "" {

@@ -2,6 +2,7 @@ package viz
 
 import (
 	"bytes"
+	"encoding/json"
 	"html"
 	"math"
 	"math/rand/v2"
@@ -43,6 +44,16 @@ func TestFeaturesQuotes(t *testing.T) {
 	checkFeature(t, "\"ab\nc//\"\nd", FeatureQuote, []float64{1, 1, 1, 0, 0, 0, 0, 0, 0, 0})
 }
 
+func TestFeaturesRawString(t *testing.T) {
+	// A raw string spans lines and has no escapes: its \ does not escape the closing `.
+	checkFeature(t, "a`b\nc\\`d", FeatureQuote, []float64{0, 1, 1, 1, 1, 1, 1, 0})
+	// Brackets and a " inside a raw string are text, so the depth after it is back to 0 and
+	// the " opens no string.
+	text := "f(`(\"`)\nx"
+	checkFeature(t, text, FeatureBracket, []float64{0, 1, 1, 1, 1, 1, 1, 0, 0})
+	checkFeature(t, text, FeatureQuote, []float64{0, 0, 1, 1, 1, 1, 0, 0, 0})
+}
+
 func TestFeaturesLinePosition(t *testing.T) {
 	checkFeature(t, "ab\ncde\n", FeatureColumn, []float64{0, 1, 2, 0, 1, 2, 3})
 }
@@ -73,6 +84,50 @@ func TestFeaturesIfBlock(t *testing.T) {
 	// A nested block inside an if block is inside it too; "iffy" is not "if".
 	checkFeature(t, "  if a {b{c}}d\niffy {e}", FeatureIfBlock,
 		[]float64{0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+}
+
+// ifBlockWant returns an in_if_block series of text that is 1 over each span of indices,
+// both ends included, and 0 elsewhere.
+func ifBlockWant(text string, spans ...[2]int) []float64 {
+	want := make([]float64, len(text))
+	for _, s := range spans {
+		for i := s[0]; i <= s[1]; i++ {
+			want[i] = 1
+		}
+	}
+	return want
+}
+
+func TestFeaturesElseIfBlock(t *testing.T) {
+	text := "if a {\n} else if b {\n} else {\n}\n"
+	first := [2]int{strings.Index(text, "{"), strings.Index(text, "}")}
+	second := [2]int{strings.Index(text, "b {") + 2, strings.Index(text, "} else {")}
+	checkFeature(t, text, FeatureIfBlock, ifBlockWant(text, first, second))
+}
+
+func TestFeaturesIfContinuationLine(t *testing.T) {
+	// The condition continues after && and inside the call's parentheses, so the block is
+	// the { on the last line; the func literal's braces sit deeper than the if.
+	text := "if a &&\n\tf(func() {\n}) {\n\tx\n}\n"
+	open := strings.Index(text, "}) {") + 3
+	checkFeature(t, text, FeatureIfBlock, ifBlockWant(text, [2]int{open, strings.LastIndex(text, "}")}))
+	// Go's init statement: the ; inside the condition does not end the if.
+	text = "if v, ok := m[k]; ok {\n}"
+	checkFeature(t, text, FeatureIfBlock, ifBlockWant(text, [2]int{strings.Index(text, "{"), len(text) - 1}))
+}
+
+func TestFeaturesIfWithoutBlock(t *testing.T) {
+	// A braceless C if ends with its line, so the later for block is not an if block, and
+	// neither is a { after an if in a comment or a string.
+	for _, text := range []string{
+		"if (a) b();\nfor (;;) {\n}\n",
+		"if (a)\n\treturn;\nwhile (x) {}\n",
+		"// if a\nfor {}\n",
+		"s := \"if\" + t {}\n",
+		"x := `if\n` + y {}\n",
+	} {
+		checkFeature(t, text, FeatureIfBlock, make([]float64, len(text)))
+	}
 }
 
 func TestFeaturesWordStart(t *testing.T) {
@@ -230,6 +285,44 @@ func TestRunChunkingKeepsState(t *testing.T) {
 	top := many.Top[3]
 	if len(top) != 3 || top[0].P < top[1].P || top[1].P < top[2].P {
 		t.Errorf("Top[3] = %v, want 3 predictions, most likely first", top)
+	}
+}
+
+func TestRankUnitsConstantFeature(t *testing.T) {
+	m := newModel(t, lstm.CellLSTM, []string{"a", "b", "(", ")", "\n"})
+	text := []rune(strings.Repeat("a(b)\nab\n", 4))
+	tr, err := Run(m, text, Options{States: []string{StateH, StateC}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ranking := RankUnits(tr, Features(text), 2)
+	byName := map[string]FeatureRanking{}
+	for _, fr := range ranking {
+		byName[fr.Feature] = fr
+	}
+
+	// The text has no comment, so in_comment is 0 everywhere.
+	comment := byName[FeatureComment]
+	if !comment.Constant {
+		t.Errorf("in_comment of a text without comments is not marked constant: %+v", comment)
+	}
+	if comment.Units == nil || len(comment.Units) != 0 {
+		t.Errorf("in_comment lists units %#v, want an empty, non-nil list", comment.Units)
+	}
+	raw, err := json.Marshal(comment)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"feature":"in_comment","constant":true,"units":[]}`; string(raw) != want {
+		t.Errorf("JSON of a constant feature is %s, want %s", raw, want)
+	}
+
+	bracket := byName[FeatureBracket]
+	if bracket.Constant {
+		t.Error("bracket_depth, which varies, is marked constant")
+	}
+	if len(bracket.Units) != 2 {
+		t.Errorf("bracket_depth lists %d units, want 2", len(bracket.Units))
 	}
 }
 

@@ -72,21 +72,29 @@ func TestFLOPCounts(t *testing.T) {
 	cases := []struct {
 		model          string
 		sh             shape
+		table          bool
 		forward, train float64
 	}{
 		// per token: G·H·(H+H) = 4·2·4 = 32, head H·V = 6; 2 FLOPs · 1 token · 38.
-		{"lstm", shape{2, 1, 1, 1, 3}, 76, 228},
+		{"lstm", shape{2, 1, 1, 1, 3}, false, 76, 228},
 		// per token: 1·2·4 = 8, head 6; 2 · 1 · 14.
-		{"rnn", shape{2, 1, 1, 1, 3}, 28, 84},
+		{"rnn", shape{2, 1, 1, 1, 3}, false, 28, 84},
+		// per token: 3·2·4 = 24, head 6; 2 · 1 · 30.
+		{"gru", shape{2, 1, 1, 1, 3}, false, 60, 180},
 		// per token: 2 layers · 32 + 6 = 70; 2 FLOPs · B·T = 6 tokens · 70.
-		{"lstm", shape{2, 2, 2, 3, 3}, 840, 2520},
+		{"lstm", shape{2, 2, 2, 3, 3}, false, 840, 2520},
+		// The table of V = 3 rows replaces layer 0's 6 input rows: 2·3·G·H·H = 96 for the
+		// projection, then 2·6·(G·H·H + G·H·2H + H·V) = 2·6·(16 + 32 + 6) = 648.
+		{"lstm", shape{2, 2, 2, 3, 3}, true, 744, 2232},
 	}
 	for _, c := range cases {
-		if got := forwardFLOPs(c.model, c.sh); got != c.forward {
-			t.Errorf("forwardFLOPs(%s, %v) = %g, want %g", c.model, c.sh, got, c.forward)
+		if got := forwardFLOPs(c.model, c.sh, c.table); got != c.forward {
+			t.Errorf("forwardFLOPs(%s, %v, table %v) = %g, want %g", c.model, c.sh, c.table, got,
+				c.forward)
 		}
-		if got := trainFLOPs(c.model, c.sh); got != c.train {
-			t.Errorf("trainFLOPs(%s, %v) = %g, want %g", c.model, c.sh, got, c.train)
+		if got := trainFLOPs(c.model, c.sh, c.table); got != c.train {
+			t.Errorf("trainFLOPs(%s, %v, table %v) = %g, want %g", c.model, c.sh, c.table, got,
+				c.train)
 		}
 	}
 }
@@ -107,11 +115,14 @@ func collectKeys(v any, keys map[string]bool) {
 }
 
 func TestReportJSONKeysDocumented(t *testing.T) {
-	lib := &externalResult{Library: "pytorch", Version: "1", Device: "cpu", Precision: "fp32", Mode: "train",
-		Threads: 1, Steps: 1, Seconds: 1, TokensPerS: 1, MsPerStep: 1, Loss: 1, Error: "e"}
+	lib := &externalResult{Library: "pytorch", Version: "1", Python: "3", BLAS: "b", Device: "cpu",
+		Precision: "fp32", Mode: "train", Threads: 1, Steps: 1, Seconds: 1, TokensPerS: 1,
+		MsPerStep: 1, Loss: 1, Error: "e"}
 	rep := report{
 		Schema: reportSchema, GPU: &gpuInfo{Name: "g"},
-		Versions:  versions{Backends: map[string]string{"cpu": "cpu (gonum BLAS, 1 threads)"}},
+		Versions: versions{Backends: map[string]string{"cpu": "cpu (gonum BLAS, 1 threads)"},
+			Modules: map[string]string{"gonum.org/v1/gonum": "v0.17.0"},
+			Compare: map[string]libraryVersion{"pytorch": {Version: "1", Python: "3", BLAS: "b"}}},
 		GemmPeaks: []gemmPeak{{Backend: "cpu"}},
 		Results: []result{{Train: phase{Loss: 1}, NormalRatio: 1, Comparisons: []comparison{{
 			Library: "pytorch", Version: "1", Device: "cpu", Train: lib, Infer: lib,
@@ -127,10 +138,14 @@ func TestReportJSONKeysDocumented(t *testing.T) {
 	}
 	keys := map[string]bool{}
 	collectKeys(decoded, keys)
-	delete(keys, "cpu") // a backend name inside versions.backends, not a key of the schema
+	// Backend, module and library names inside versions, not keys of the schema.
+	for _, name := range []string{"cpu", "gonum.org/v1/gonum", "pytorch"} {
+		delete(keys, name)
+	}
 	for _, k := range []string{"schema", "date", "machine", "gpu", "versions", "settings",
 		"gemm_peaks", "results", "tokens_per_s", "ms_per_step", "peak_share",
-		"host_peak_rss_bytes", "device_peak_bytes", "train_ratio", "cpu_model", "cores"} {
+		"host_peak_rss_bytes", "host_start_rss_bytes", "device_peak_bytes", "train_ratio",
+		"cpu_model", "cores", "modules", "python", "blas"} {
 		if !keys[k] {
 			t.Errorf("JSON output has no key %q", k)
 		}
@@ -149,7 +164,8 @@ func TestHelpListsFlags(t *testing.T) {
 		t.Fatalf("parseFlags(--help) error = %v, want flag.ErrHelp", err)
 	}
 	for _, name := range []string{"-shapes", "-standard", "-backends", "-model", "-precision", "-steps",
-		"-warmup", "-cpuref-steps", "-denormal", "-compare", "-json", "-peak-size", "JSON keys"} {
+		"-warmup", "-cpuref-steps", "-denormal", "-compare", "-json", "-peak-size", "-cpuprofile",
+		"JSON keys"} {
 		if !strings.Contains(out.String(), name) {
 			t.Errorf("help output does not mention %s", name)
 		}
@@ -215,6 +231,18 @@ func TestRunTinyCPUAndCPURef(t *testing.T) {
 			t.Errorf("%s: host peak RSS = %d bytes", name, r.Memory.HostPeakRSSBytes)
 		}
 	}
+	// Every share divides by the highest peak of the run, which gemm_peaks reports.
+	peaks := map[string]float64{}
+	for _, p := range rep.GemmPeaks {
+		peaks[p.Backend] = p.GFLOPS
+	}
+	for _, r := range rep.Results {
+		want := r.Train.GFLOPS / peaks[r.Backend]
+		if math.Abs(r.Train.PeakShare-want) > 1e-12*want {
+			t.Errorf("%s/%s: train peak share = %g, want gflops ÷ gemm_peaks = %g", r.Backend,
+				r.Case, r.Train.PeakShare, want)
+		}
+	}
 	if d := rep.Results[2]; !(d.NormalRatio > 0) {
 		t.Errorf("denormal normal_ratio = %g, want positive", d.NormalRatio)
 	}
@@ -223,6 +251,38 @@ func TestRunTinyCPUAndCPURef(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "train tok/s") {
 		t.Errorf("no table header in output:\n%s", out.String())
+	}
+}
+
+// TestRunMemoryAfterLargerShape checks that a small shape run after a large one reports its
+// own peak RSS, not the large shape's.
+func TestRunMemoryAfterLargerShape(t *testing.T) {
+	cfg, err := parseFlags([]string{"--shapes", "384x1x32x64,8x1x2x4", "--steps", "1",
+		"--warmup", "0", "--peak-size", "32"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	rep, err := run(cfg, &out, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != 2 {
+		t.Fatalf("%d results, want 2:\n%s", len(rep.Results), out.String())
+	}
+	large, small := rep.Results[0].Memory, rep.Results[1].Memory
+	if !large.HostPeakRSSReset || !small.HostPeakRSSReset {
+		t.Skip("this system cannot reset the peak RSS (/proc/self/clear_refs)")
+	}
+	// The large shape's parameters, Adam moments and activations take about 60 MiB.
+	const minGap = 20 << 20
+	if small.HostPeakRSSBytes+minGap > large.HostPeakRSSBytes {
+		t.Errorf("peak RSS %d MiB after the large shape's %d MiB, want at least %d MiB less",
+			small.HostPeakRSSBytes>>20, large.HostPeakRSSBytes>>20, minGap>>20)
+	}
+	if small.HostStartRSSBytes <= 0 || small.HostStartRSSBytes > small.HostPeakRSSBytes {
+		t.Errorf("start RSS %d bytes, want positive and at most the peak %d",
+			small.HostStartRSSBytes, small.HostPeakRSSBytes)
 	}
 }
 
@@ -268,6 +328,30 @@ echo '{"library": "fake", "version": "9", "tokens_per_s": 50, "ms_per_step": 2, 
 	}
 	if c.Version != "9" {
 		t.Errorf("version = %q, want 9", c.Version)
+	}
+}
+
+// TestCompareVersionsReported checks that the versions a compared library's program reports
+// reach the report.
+func TestCompareVersionsReported(t *testing.T) {
+	fake := writeProgram(t, `echo '{"library": "pytorch", "version": "1.13", "python": "3.11.2", "blas": "OpenBLAS 0.3.21"}'`+"\n")
+	t.Setenv("RECUR_PYTHON", fake)
+	cfg, err := parseFlags([]string{"--compare", "pytorch", "--torch-script", fake}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	libs := prepareComparisons(cfg, &bytes.Buffer{})
+	got := libs["pytorch"].version
+	want := libraryVersion{Version: "1.13", Python: "3.11.2", BLAS: "OpenBLAS 0.3.21"}
+	if got != want {
+		t.Errorf("version = %+v, want %+v", got, want)
+	}
+}
+
+func TestModuleVersions(t *testing.T) {
+	mods := moduleVersions()
+	if _, ok := mods["github.com/recur-ml/recur"]; !ok {
+		t.Errorf("module versions %v have no entry for recur itself", mods)
 	}
 }
 

@@ -8,10 +8,11 @@ import (
 
 // library runs one --compare library next to the recur backends it can match.
 type library struct {
-	name   string
-	cpu    *externalRunner // nil where the library has no CPU run
-	cuda   *externalRunner // nil where the library has no CUDA run
-	models []string        // cells the library's program builds
+	name    string
+	cpu     *externalRunner // nil where the library has no CPU run
+	cuda    *externalRunner // nil where the library has no CUDA run
+	models  []string        // cells the library's program builds
+	version libraryVersion  // what the program's --version reported
 }
 
 // compareOn measures the library on sh on the device that matches backend. It returns false
@@ -69,10 +70,12 @@ func pytorchLibrary(cfg config) (library, error) {
 	cpu := &externalRunner{library: "pytorch", command: []string{python, script, "--threads", "1"},
 		env: cpuTorchEnv(cfg.torchBLAS), timeout: cfg.compareTimeout}
 	cuda := &externalRunner{library: "pytorch", command: []string{python, script}, timeout: cfg.compareTimeout}
-	if err := checkProgram(cpu.command, cfg); err != nil {
+	version, err := checkProgram(cpu.command, cpu.env, cfg)
+	if err != nil {
 		return library{}, fmt.Errorf("%w; install PyTorch for %s (Debian: apt-get install python3-torch) or set RECUR_PYTHON to an interpreter that has it", err, python)
 	}
-	return library{name: "pytorch", cpu: cpu, cuda: cuda, models: []string{"lstm", "gru", "rnn"}}, nil
+	return library{name: "pytorch", cpu: cpu, cuda: cuda, models: []string{"lstm", "gru", "rnn"},
+		version: version}, nil
 }
 
 func gorgoniaLibrary(cfg config) (library, error) {
@@ -81,16 +84,16 @@ func gorgoniaLibrary(cfg config) (library, error) {
 		return library{}, fmt.Errorf("%w; build it with: cd cmd/bench/gorgonia && go build -o ../../../bin/bench-gorgonia .", err)
 	}
 	cpu := &externalRunner{library: "gorgonia", command: []string{bin}, timeout: cfg.compareTimeout}
-	if err := checkProgram(cpu.command, cfg); err != nil {
+	version, err := checkProgram(cpu.command, nil, cfg)
+	if err != nil {
 		return library{}, err
 	}
-	return library{name: "gorgonia", cpu: cpu, models: []string{"lstm"}}, nil
+	return library{name: "gorgonia", cpu: cpu, models: []string{"lstm"}, version: version}, nil
 }
 
-// checkProgram runs the program's --version check and fails when the library cannot be
-// loaded.
-func checkProgram(command []string, cfg config) error {
-	r := externalRunner{library: command[0], command: command, timeout: cfg.compareTimeout}
-	_, err := r.version()
-	return err
+// checkProgram runs the program's --version check in the environment env (nil inherits
+// bench's) and returns what it reported. It fails when the library cannot be loaded.
+func checkProgram(command, env []string, cfg config) (libraryVersion, error) {
+	r := externalRunner{library: command[0], command: command, env: env, timeout: cfg.compareTimeout}
+	return r.version()
 }

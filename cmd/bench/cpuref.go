@@ -17,7 +17,7 @@ const cpurefPeakMax = 512
 // cpuref: the same model, Adam, clipping and truncated BPTT as the recur backends, in plain
 // loops.
 func runCPURef(sh shape, o runOptions) (phaseTrain, phaseInfer phase, mem memoryUse) {
-	reset := startMemory()
+	memStart := startMemory()
 	cfg := cpuref.Config{Cell: o.Model, Layers: sh.Layers, Hidden: sh.Hidden, Embed: sh.Hidden, Vocab: sh.Vocab}
 	p := cpuref.NewParams(cfg)
 
@@ -76,24 +76,29 @@ func runCPURef(sh shape, o runOptions) (phaseTrain, phaseInfer phase, mem memory
 	for i := o.Warmup; i < o.Warmup+o.Steps; i++ {
 		step(i)
 	}
-	phaseTrain = newPhase(o.Steps, time.Since(start), sh, trainFLOPs(o.Model, sh))
+	phaseTrain = newPhase(o.Steps, time.Since(start), sh, trainFLOPs(o.Model, sh, false))
 	phaseTrain.Loss = loss
 
 	start = time.Now()
 	for i := 0; i < o.Steps; i++ {
 		cpuref.Forward(cfg, p, chunks[i], chunks[i+1], sh.Seq, sh.Batch, nil, nil)
 	}
-	phaseInfer = newPhase(o.Steps, time.Since(start), sh, forwardFLOPs(o.Model, sh))
-	return phaseTrain, phaseInfer, readMemory(reset, nil)
+	phaseInfer = newPhase(o.Steps, time.Since(start), sh, forwardFLOPs(o.Model, sh, false))
+	return phaseTrain, phaseInfer, readMemory(memStart, nil)
 }
 
-// measureCPURefPeak times cpuref's float64 GEMM on one n×n×n product.
+// measureCPURefPeak times cpuref's float64 GEMM on n×n×n products with the batches of
+// bestGemmRate, as measureGemmPeak times the other backends.
 func measureCPURefPeak(n int) float64 {
 	a, b, c := make([]float64, n*n), make([]float64, n*n), make([]float64, n*n)
 	for i := range a {
 		a[i], b[i] = 0.5, 0.25
 	}
-	start := time.Now()
-	cpuref.Gemm(false, false, n, n, n, 1, a, b, 0, c)
-	return 2 * float64(n) * float64(n) * float64(n) / time.Since(start).Seconds() / 1e9
+	rate, _ := bestGemmRate(n, func(reps int) error {
+		for range reps {
+			cpuref.Gemm(false, false, n, n, n, 1, a, b, 0, c)
+		}
+		return nil
+	})
+	return rate
 }

@@ -19,6 +19,8 @@ import (
 type externalResult struct {
 	Library    string  `json:"library"`
 	Version    string  `json:"version"`
+	Python     string  `json:"python,omitempty"`
+	BLAS       string  `json:"blas,omitempty"`
 	Device     string  `json:"device"`
 	Precision  string  `json:"precision"`
 	Mode       string  `json:"mode"`
@@ -122,12 +124,12 @@ func (r externalRunner) run(sh shape, o runOptions, device, precision string, in
 
 // version runs the program with --version, which loads the library and prints its version
 // in a JSON line, so that a missing library shows before any measurement.
-func (r externalRunner) version() (string, error) {
+func (r externalRunner) version() (libraryVersion, error) {
 	res, err := r.exec(append(append([]string{}, r.command[1:]...), "--version"))
 	if err != nil {
-		return "", err
+		return libraryVersion{}, err
 	}
-	return res.Version, nil
+	return libraryVersion{Version: res.Version, Python: res.Python, BLAS: res.BLAS}, nil
 }
 
 // exec runs the program with args and returns its last JSON line.

@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"time"
 )
@@ -33,6 +34,7 @@ type config struct {
 	torchBLAS      int
 	gorgoniaBinary string
 	compareTimeout time.Duration
+	cpuProfile     string
 }
 
 func main() {
@@ -44,7 +46,15 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(2)
 	}
+	stopProfile, err := startCPUProfile(cfg.cpuProfile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
 	rep, err := run(cfg, os.Stdout, os.Stderr)
+	if perr := stopProfile(); perr != nil && err == nil {
+		err = perr
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -63,14 +73,23 @@ Usage: bench [flags]
 
 Each shape is trained for --steps timed steps after --warmup untimed ones, then run forward
 only (inference) for as many steps, on each backend of --backends in turn. Every backend run
-uses a fresh backend. Columns: tokens/s (batch·seq per step), ms/step, GFLOP/s of the model's
-matrix products, % peak (that GFLOP/s ÷ the backend's own n×n×n GEMM, measured at start), peak
-host RSS, device memory taken from the driver, and ÷normal for the denormal case.
+uses a fresh backend. Columns: tokens/s (batch·seq per step), ms/step, GFLOP/s of the matrix
+products that the backend runs (FLOPs below), % peak (that GFLOP/s ÷ the backend's own n×n×n
+GEMM, the best batch of several, measured at the start and again after every shape, keeping
+the highest so far), host MiB (peak RSS during the run: before each run bench returns the
+earlier runs' memory to the OS with debug.FreeOSMemory and resets the peak, so the figure
+includes the process's baseline, which the JSON gives as host_start_rss_bytes), device memory
+taken from the driver, and ÷normal for the denormal case.
 
 FLOPs per step, counted analytically (a multiply-add is 2 FLOPs; activations, softmax and Adam
-are left out): forward = 2·B·T·(L·G·H·2H + H·V) with G = 4 for lstm and 1 for rnn, because
-the embedding width equals H; training = 3 × forward (backward computes an input and a weight
-gradient per forward product).
+are left out): forward = 2·(R·G·H·H + B·T·G·H·H) for layer 0, 2·B·T·G·H·2H for each layer
+above, plus 2·B·T·H·V for the head, with G = 4 for lstm, 3 for gru and 1 for rnn, because the
+embedding width equals H. R is the number of rows that layer 0 projects: B·T on cpuref, and V
+on cpu and cuda where V ≤ B·T/2, because recur then projects the embedding table once and
+gathers the rows. Training = 3 × forward (backward computes an input and a weight gradient
+per forward product). PyTorch projects every token, so at equal tokens/s it runs more FLOPs.
+
+Flags:
 
 Flags:
 `
@@ -84,6 +103,8 @@ func parseFlags(args []string, errOut io.Writer) (config, error) {
 	model := fs.String("model", "lstm", "recurrent cell: lstm, gru or rnn (tanh)")
 	backendList := fs.String("backends", "cpu", "comma-separated backends: cpuref (float64 reference, slow), cpu, cuda or cuda:N")
 	precision := fs.String("precision", "fp32", "CUDA matrix products: fp32, tf32 or bf16 (cpu computes in fp32, cpuref in fp64)")
+	cudaGraph := fs.Bool("cuda-graph", false, "cuda backends: capture each training step as a CUDA graph and replay it")
+	wavefront := fs.Bool("wavefront", false, "cuda backends: run the recurrent layers as a wavefront, layer l on stream l")
 	steps := fs.Int("steps", 20, "timed training steps, and timed inference passes, per shape")
 	warmup := fs.Int("warmup", 3, "untimed steps before timing")
 	cpurefSteps := fs.Int("cpuref-steps", 2, "timed steps on cpuref, whose plain float64 loops are about 100 times slower")
@@ -99,6 +120,7 @@ func parseFlags(args []string, errOut io.Writer) (config, error) {
 	gorgoniaBinary := fs.String("gorgonia-bin", "bin/bench-gorgonia", "the gorgonia benchmark program; build it with: cd cmd/bench/gorgonia && go build -o ../../../bin/bench-gorgonia .")
 	compareTimeout := fs.Duration("compare-timeout", 10*time.Minute, "time limit of one run of a compared library")
 	jsonPath := fs.String("json", "", "also write the results as JSON to `FILE` (keys below)")
+	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of the whole run to `FILE`; read it with go tool pprof -focus TrainStep, which leaves out the GEMM peak measurement and the compared libraries")
 	fs.Usage = func() {
 		fmt.Fprint(errOut, usageHeader)
 		fs.PrintDefaults()
@@ -115,9 +137,10 @@ func parseFlags(args []string, errOut io.Writer) (config, error) {
 	cfg := config{
 		cpurefSteps: *cpurefSteps, cpurefWarmup: *cpurefWarmup, denormal: *denormal,
 		jsonPath: *jsonPath, torchScript: *torchScript, torchBLAS: *torchBLAS,
-		gorgoniaBinary: *gorgoniaBinary, compareTimeout: *compareTimeout,
+		gorgoniaBinary: *gorgoniaBinary, compareTimeout: *compareTimeout, cpuProfile: *cpuProfile,
 		opts: runOptions{Model: *model, Steps: *steps, Warmup: *warmup, Seed: *seed,
-			Threads: *threads, GEMM: *gemm, Precision: *precision, PeakSize: *peakSize},
+			Threads: *threads, GEMM: *gemm, Precision: *precision, PeakSize: *peakSize,
+			CUDAGraph: *cudaGraph, Wavefront: *wavefront},
 	}
 	var err error
 	if cfg.backends, err = parseBackends(*backendList); err != nil {
@@ -167,6 +190,29 @@ func hasCUDA(backends []string) bool {
 	return false
 }
 
+// startCPUProfile starts Go's CPU profiler writing to path, and returns the function that
+// stops it and closes the file. An empty path profiles nothing.
+func startCPUProfile(path string) (stop func() error, err error) {
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("creating --cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("starting --cpuprofile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("writing --cpuprofile: %w", err)
+		}
+		return nil
+	}, nil
+}
+
 func writeJSON(path string, rep report) error {
 	data, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
@@ -182,10 +228,11 @@ func writeJSON(path string, rep report) error {
 // comparisons go to errOut.
 func run(cfg config, out, errOut io.Writer) (report, error) {
 	rep := report{
-		Schema:   reportSchema,
-		Date:     time.Now().UTC().Format(time.RFC3339),
-		Machine:  readMachineInfo(),
-		Versions: versions{Go: runtime.Version(), Backends: map[string]string{}},
+		Schema:  reportSchema,
+		Date:    time.Now().UTC().Format(time.RFC3339),
+		Machine: readMachineInfo(),
+		Versions: versions{Go: runtime.Version(), Modules: moduleVersions(),
+			Backends: map[string]string{}, Compare: map[string]libraryVersion{}},
 		Settings: settings{Model: cfg.opts.Model, Precision: cfg.opts.Precision, Steps: cfg.opts.Steps,
 			Warmup: cfg.opts.Warmup, CPURefSteps: cfg.cpurefSteps, CPURefWarmup: cfg.cpurefWarmup,
 			Threads: cfg.opts.Threads, GEMM: cfg.opts.GEMM, Seed: cfg.opts.Seed, Denormal: cfg.denormal,
@@ -219,8 +266,9 @@ func run(cfg config, out, errOut io.Writer) (report, error) {
 	runners := prepareComparisons(cfg, errOut)
 	var libs []string
 	for _, lib := range cfg.compare {
-		if _, ok := runners[lib]; ok {
+		if r, ok := runners[lib]; ok {
 			libs = append(libs, lib)
+			rep.Versions.Compare[lib] = r.version
 		}
 	}
 	fmt.Fprintf(out, "%s, %d cores (GOMAXPROCS %d), %s, %s\n", rep.Machine.CPUModel, rep.Machine.Cores,
@@ -243,10 +291,12 @@ func run(cfg config, out, errOut io.Writer) (report, error) {
 				if err != nil {
 					return rep, fmt.Errorf("%s on %s: %w", b, sh, err)
 				}
-				if peaks[b] > 0 {
-					r.Train.PeakShare = r.Train.GFLOPS / peaks[b]
-					r.Infer.PeakShare = r.Infer.GFLOPS / peaks[b]
+				// The peak is measured again after every run and the highest kept, so that
+				// one slow measurement on a busy machine does not inflate the shares.
+				if p, err := measurePeak(b, cfg.opts); err == nil && p > peaks[b] {
+					peaks[b] = p
 				}
+				setPeakShares(&r, peaks[b])
 				if denormal {
 					r.NormalRatio = r.Train.TokensPerS / normal.Train.TokensPerS
 				} else {
@@ -264,8 +314,36 @@ func run(cfg config, out, errOut io.Writer) (report, error) {
 			}
 		}
 	}
+	// The JSON figures use the highest peak of the whole run.
+	for i := range rep.GemmPeaks {
+		rep.GemmPeaks[i].GFLOPS = peaks[rep.GemmPeaks[i].Backend]
+	}
+	for i := range rep.Results {
+		setPeakShares(&rep.Results[i], peaks[rep.Results[i].Backend])
+	}
 	printErrors(errOut, rep.Results)
 	return rep, nil
+}
+
+// setPeakShares sets the peak shares of r from its GFLOP/s and the backend's GEMM peak.
+func setPeakShares(r *result, peak float64) {
+	if peak > 0 {
+		r.Train.PeakShare = r.Train.GFLOPS / peak
+		r.Infer.PeakShare = r.Infer.GFLOPS / peak
+	}
+}
+
+// measurePeak measures the GEMM peak of backend b once more, on a fresh backend.
+func measurePeak(b string, o runOptions) (float64, error) {
+	if b == "cpuref" {
+		return measureCPURefPeak(min(o.PeakSize, cpurefPeakMax)), nil
+	}
+	be, err := openBackend(b, o)
+	if err != nil {
+		return 0, err
+	}
+	defer be.Close()
+	return measureGemmPeak(be, o.PeakSize)
 }
 
 // runOne runs one backend on one shape.

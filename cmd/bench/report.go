@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -33,8 +34,48 @@ type gpuInfo struct {
 }
 
 type versions struct {
-	Go       string            `json:"go"`
-	Backends map[string]string `json:"backends"`
+	Go       string                    `json:"go"`
+	Modules  map[string]string         `json:"modules"`
+	Backends map[string]string         `json:"backends"`
+	Compare  map[string]libraryVersion `json:"compare"`
+}
+
+// libraryVersion is what a --compare library's program reported about itself.
+type libraryVersion struct {
+	Version string `json:"version"`
+	Python  string `json:"python,omitempty"`
+	BLAS    string `json:"blas,omitempty"`
+}
+
+// moduleVersions returns the version of every Go module built into bench, from
+// debug.ReadBuildInfo, keyed by module path. The main module's entry also gives the VCS
+// revision and "+dirty" for uncommitted changes where the build recorded them.
+func moduleVersions() map[string]string {
+	mods := map[string]string{}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return mods
+	}
+	main := info.Main.Version
+	settings := map[string]string{}
+	for _, s := range info.Settings {
+		settings[s.Key] = s.Value
+	}
+	if rev := settings["vcs.revision"]; rev != "" {
+		main += " " + rev
+		if settings["vcs.modified"] == "true" {
+			main += "+dirty"
+		}
+	}
+	mods[info.Main.Path] = main
+	for _, d := range info.Deps {
+		v := d.Version
+		if d.Replace != nil {
+			v += " => " + d.Replace.Path + " " + d.Replace.Version
+		}
+		mods[d.Path] = v
+	}
+	return mods
 }
 
 type settings struct {
@@ -74,32 +115,41 @@ const jsonKeysHelp = `JSON keys (--json FILE):
   gpu                  null without a CUDA backend, else name, compute_capability,
                        multiprocessors, memory_bytes, driver_cuda_version (the newest CUDA the
                        driver supports) and cublas_version
-  versions             go (the Go release that built bench) and backends: each backend's Name,
-                       which contains the OpenBLAS configuration string (or "gonum BLAS") for cpu,
-                       and the GPU, driver, cuBLAS and precision for cuda
+  versions             go (the Go release that built bench); modules (module path: version of
+                       every Go module built into bench, from debug.ReadBuildInfo, recur's own
+                       with its VCS revision); backends: each backend's Name, which contains
+                       the OpenBLAS configuration string (or "gonum BLAS") for cpu, and the
+                       GPU, driver, cuBLAS and precision for cuda; compare: per --compare
+                       library, the version, python and blas that its program reported (for
+                       pytorch: torch's version, the Python release, and the BLAS library
+                       loaded in the process with OpenBLAS's configuration string)
   settings             the flags of the run: model, precision, steps, warmup, cpuref_steps,
                        cpuref_warmup, threads, gemm, seed, denormal, compare
-  gemm_peaks           per backend: backend, precision, n and gflops, the GFLOP/s of one n×n×n
-                       matrix product (SGEMM; cpuref's float64 loop for cpuref)
+  gemm_peaks           per backend: backend, precision, n and gflops, the highest GFLOP/s of
+                       n×n×n matrix products (SGEMM; cpuref's float64 loop for cpuref) over the
+                       measurements at the start and after every shape
   results              one entry per backend, shape and case:
     backend            cpuref, cpu or cuda[:N]
-    model              lstm or rnn
+    model              lstm, gru or rnn
     precision          fp64 (cpuref), fp32 (cpu) or the CUDA precision
     case               normal, or denormal (weights and activations below 2^-126)
     shape              hidden, layers, batch, seq, vocab
     train, infer       steps, seconds (timed, after warm-up), tokens_per_s (batch·seq·steps /
                        seconds), ms_per_step, flops_per_step (matrix products only, see FLOPs
-                       below), gflops, peak_share (gflops ÷ the backend's gemm_peaks entry),
+                       above), gflops, peak_share (gflops ÷ the backend's gemm_peaks entry),
                        loss (train only: the last step's mean loss in nats)
-    memory             host_peak_rss_bytes (VmHWM of /proc/self/status over the run),
-                       host_peak_rss_reset (false when the peak could not be reset, so it
-                       covers the whole process), go_heap_inuse_bytes and go_sys_bytes
+    memory             host_start_rss_bytes (VmRSS once the earlier runs' memory went back
+                       to the OS), host_peak_rss_bytes (VmHWM of /proc/self/status over the
+                       run, baseline included; subtract host_start_rss_bytes for the run's
+                       own peak), host_peak_rss_reset (false when the peak could not be
+                       reset, so it covers the whole process), go_heap_inuse_bytes and go_sys_bytes
                        (runtime.MemStats at the end of the run), device_peak_bytes (device
                        memory the CUDA backend took from the driver; 0 on the host)
     normal_ratio       denormal case only: train tokens/s ÷ the normal case's train tokens/s
     comparisons        per --compare library: library, version, device, train and infer
-                       (the library's own result line: library, version, device, precision,
-                       mode, threads, steps, seconds, tokens_per_s, ms_per_step, loss, error),
+                       (the library's own result line: library, version, python, blas,
+                       device, precision, mode, threads, steps, seconds, tokens_per_s,
+                       ms_per_step, loss, error),
                        train_ratio and infer_ratio (recur tokens/s ÷ the library's), error`
 
 // table prints rows as they come, right-aligned in fixed columns as wide as each header

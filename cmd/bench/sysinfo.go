@@ -61,6 +61,15 @@ func resetPeakRSS() bool {
 	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
 }
 
+// currentRSS returns VmRSS from /proc/self/status in bytes, or 0 where it cannot be read.
+func currentRSS() int64 {
+	kb, ok := kibField("/proc/self/status", "VmRSS")
+	if !ok {
+		return 0
+	}
+	return kb << 10
+}
+
 // peakRSS returns VmHWM from /proc/self/status in bytes, or 0 where it cannot be read.
 func peakRSS() int64 {
 	kb, ok := kibField("/proc/self/status", "VmHWM")

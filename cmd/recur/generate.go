@@ -67,10 +67,14 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 		flag  string
 		value int
 	}{{"train", *train}, {"val", *val}, {"test", *test}}
+	limit := datagen.MaxLines
+	if task.Name == "scenes" {
+		limit = datagen.MaxScenes
+	}
 	for _, c := range counts {
-		if c.value < 1 {
-			return fmt.Errorf("invalid --%s %d: give a count of at least 1, or leave the flag out "+
-				"for the default of %s", c.flag, c.value, fs.Lookup(c.flag).DefValue)
+		if c.value < 1 || c.value > limit {
+			return fmt.Errorf("invalid --%s %d: give a count from 1 to %d, or leave the flag out "+
+				"for the default of %s", c.flag, c.value, limit, fs.Lookup(c.flag).DefValue)
 		}
 	}
 

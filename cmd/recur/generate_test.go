@@ -91,8 +91,10 @@ func TestGenerateInvalidInput(t *testing.T) {
 		{[]string{"--out", dir}, "missing task"},
 		{[]string{"sort", "--out", dir}, `unknown task "sort": use one of classify, tag, dates, scenes`},
 		{[]string{"classify"}, "missing --out"},
-		{[]string{"classify", "--out", dir, "--train", "-5"}, "invalid --train -5: give a count of at least 1"},
-		{[]string{"dates", "--out", dir, "--val", "0"}, "invalid --val 0: give a count of at least 1, or leave the flag out for the default of 1000"},
+		{[]string{"classify", "--out", dir, "--train", "-5"}, "invalid --train -5: give a count from 1 to 10000000"},
+		{[]string{"dates", "--out", dir, "--val", "0"}, "invalid --val 0: give a count from 1 to 10000000, or leave the flag out for the default of 1000"},
+		{[]string{"tag", "--out", dir, "--train", "9999999999999"}, "invalid --train 9999999999999: give a count from 1 to 10000000"},
+		{[]string{"scenes", "--out", dir, "--train", "1000001"}, "invalid --train 1000001: give a count from 1 to 1000000"},
 		{[]string{"tag", "--out", dir, "--test", "-1"}, "invalid --test -1"},
 	}
 	for _, c := range cases {
@@ -125,5 +127,16 @@ func TestGenerateUsageErrors(t *testing.T) {
 	out, _, err = generateCmd(t, "classify", "-h")
 	if !errors.Is(err, flag.ErrHelp) || !strings.Contains(out, "-train") || !strings.Contains(out, "20000") {
 		t.Errorf("classify -h: error %v and output %q, want flag.ErrHelp and the flags with defaults", err, out)
+	}
+}
+
+func TestGenerateHugeCountCreatesNothing(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "x")
+	_, _, err := generateCmd(t, "tag", "--out", out, "--train", "9999999999999")
+	if err == nil {
+		t.Fatal("generate tag --train 9999999999999 succeeded")
+	}
+	if _, statErr := os.Stat(out); !os.IsNotExist(statErr) {
+		t.Errorf("the rejected command left %s behind (stat error %v)", out, statErr)
 	}
 }

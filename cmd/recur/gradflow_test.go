@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"gonum.org/v1/plot"
+
 	"github.com/recur-ml/recur/corpus"
 	"github.com/recur-ml/recur/engine"
 	"github.com/recur-ml/recur/lstm"
@@ -168,5 +170,154 @@ func TestGradFlowBadInput(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+func TestGradFlowCompare(t *testing.T) {
+	text := strings.Repeat("abcabd\n", 12)
+	dir := t.TempDir()
+	lstmCk := tinyCheckpoint(t, lstm.CellLSTM, text)
+	rnnCk := tinyCheckpoint(t, lstm.CellRNN, text)
+	data := writeText(t, dir, "in.txt", text)
+	png := filepath.Join(dir, "both.png")
+
+	var stdout, stderr bytes.Buffer
+	args := []string{"--checkpoint", lstmCk, "--compare", rnnCk, "--text", data, "--max-distance", "20",
+		"--samples", "2", "--out", png, "--json", "--device", "cpu"}
+	if err := runGradFlow(args, &stdout, &stderr); err != nil {
+		t.Fatalf("runGradFlow: %v\nstderr:\n%s", err, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("--compare --json printed %d lines, want one JSON document per checkpoint:\n%s", len(lines), stdout.String())
+	}
+	for k, want := range []struct{ checkpoint, cell string }{{lstmCk, lstm.CellLSTM}, {rnnCk, lstm.CellRNN}} {
+		var doc struct {
+			Checkpoint string `json:"checkpoint"`
+			Cell       string `json:"cell"`
+		}
+		if err := json.Unmarshal([]byte(lines[k]), &doc); err != nil {
+			t.Fatalf("line %d is not JSON: %v\n%s", k+1, err, lines[k])
+		}
+		if doc.Checkpoint != want.checkpoint {
+			t.Errorf("line %d has checkpoint %q, want %q", k+1, doc.Checkpoint, want.checkpoint)
+		}
+		if doc.Cell != want.cell {
+			t.Errorf("line %d has cell %q, want %q", k+1, doc.Cell, want.cell)
+		}
+	}
+	if _, err := os.Stat(png); err != nil {
+		t.Errorf("--compare wrote no image: %v", err)
+	}
+
+	stdout.Reset()
+	args = []string{"--checkpoint", lstmCk, "--compare", rnnCk, "--text", data, "--max-distance", "20",
+		"--samples", "2", "--out", "", "--device", "cpu"}
+	if err := runGradFlow(args, &stdout, &stderr); err != nil {
+		t.Fatalf("runGradFlow: %v", err)
+	}
+	table := stdout.String()
+	// Both directories are named ck, so the legend names them by their whole paths.
+	for _, want := range []string{
+		"checkpoint " + lstmCk + " (legend: " + lstmCk + " LSTM):",
+		"checkpoint " + rnnCk + " (legend: " + rnnCk + " RNN):",
+		"top lstm layer", "top rnn layer",
+	} {
+		if !strings.Contains(table, want) {
+			t.Errorf("the --compare table lacks %q:\n%s", want, table)
+		}
+	}
+}
+
+func TestGradFlowUnderflowMarked(t *testing.T) {
+	g := &lstm.GradFlow{Cell: lstm.CellRNN, MaxDistance: 5, Positions: []int{5, 6},
+		H: []float64{1, 1e-3, 1e-30, 0, 0, 0}}
+	cut, reason := cutDistance(g.H)
+	if cut != 3 {
+		t.Errorf("cutDistance = %d, want 3, the first zero", cut)
+	}
+	if reason != "underflowed to 0" {
+		t.Errorf("cut reason %q, want underflowed to 0", reason)
+	}
+	if cut, reason := cutDistance([]float64{1, math.Inf(1)}); cut != 1 || reason != "overflowed" {
+		t.Errorf("cutDistance of an overflow = %d, %q; want 1, overflowed", cut, reason)
+	}
+
+	var table bytes.Buffer
+	printGradFlowTable(&table, g)
+	for _, want := range []string{"       5   0 (underflow)", "‖∂L/∂h‖ underflowed to 0 from distance 3 on, so its curve stops at distance 2"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("the table lacks %q:\n%s", want, table.String())
+		}
+	}
+
+	// SVG keeps the legend as text, so the mark's entry can be read back.
+	svg := filepath.Join(t.TempDir(), "curve.svg")
+	if err := plotGradFlow([]gradFlowCurve{{checkpoint: "ck", label: "ck", g: g}}, svg, "svg"); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(svg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(raw), "underflowed to 0 from d=3") {
+		t.Error("the plot's legend does not mark the underflow at d=3")
+	}
+}
+
+func TestDecadeTicksThinLabels(t *testing.T) {
+	const maxLabels = 8
+	labels := func(ticks []plot.Tick) []string {
+		var out []string
+		for _, tick := range ticks {
+			if tick.Label != "" {
+				out = append(out, tick.Label)
+			}
+		}
+		return out
+	}
+
+	wide := decadeTicks{maxLabels: maxLabels}.Ticks(3e-36, 0.5)
+	got := labels(wide)
+	if len(got) > maxLabels {
+		t.Errorf("36 decades got %d labels, want at most %d: %v", len(got), maxLabels, got)
+	}
+	if len(got) < maxLabels/2 {
+		t.Errorf("36 decades got only %d labels: %v", len(got), got)
+	}
+	if got[len(got)-1] != "1" {
+		t.Errorf("the last label is %q, want 1 (10^0)", got[len(got)-1])
+	}
+	if len(wide) != 37 {
+		t.Errorf("36 decades got %d ticks, want 37, one per power of ten", len(wide))
+	}
+
+	// 8 decades have 9 powers of ten, one more than maxLabels.
+	if got := labels(decadeTicks{maxLabels: maxLabels}.Ticks(2e-8, 0.5)); len(got) > maxLabels {
+		t.Errorf("8 decades got %d labels, want at most %d: %v", len(got), maxLabels, got)
+	}
+
+	narrow := decadeTicks{maxLabels: maxLabels}.Ticks(2e-3, 0.5)
+	if got := labels(narrow); strings.Join(got, " ") != "0.001 0.01 0.1 1" {
+		t.Errorf("3 decades got labels %v, want every power of ten", got)
+	}
+	// Powers of ten and their 2…9 multiples: 3 decades of 9 ticks, and 10^0.
+	if len(narrow) != 3*9+1 {
+		t.Errorf("3 decades got %d ticks, want %d", len(narrow), 3*9+1)
+	}
+}
+
+func TestLabelCurvesNamesCheckpoints(t *testing.T) {
+	curves := []gradFlowCurve{
+		{checkpoint: "out/viz-docs/lstm", g: &lstm.GradFlow{Cell: lstm.CellLSTM}},
+		{checkpoint: "runs/small/", g: &lstm.GradFlow{Cell: lstm.CellRNN}},
+	}
+	labelCurves(curves)
+	// The cell is added only where the directory's name lacks it.
+	if curves[0].label != "lstm" {
+		t.Errorf("label of out/viz-docs/lstm is %q, want lstm", curves[0].label)
+	}
+	if curves[1].label != "small RNN" {
+		t.Errorf("label of runs/small/ is %q, want small RNN", curves[1].label)
 	}
 }

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"errors"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -43,6 +46,8 @@ func TestKillLeavesCompleteCheckpoint(t *testing.T) {
 		}
 		cmd := exec.Command(os.Args[0], args...)
 		cmd.Env = append(os.Environ(), runMainEnv+"=1")
+		var output bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &output, &output
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -50,11 +55,16 @@ func TestKillLeavesCompleteCheckpoint(t *testing.T) {
 		if err := cmd.Process.Kill(); err != nil {
 			t.Fatal(err)
 		}
-		cmd.Wait()
+		// A child that exited on its own, such as a resume that failed at once, would leave
+		// the checkpoint untouched and prove nothing about a kill.
+		err := cmd.Wait()
+		if !killedBy(err, syscall.SIGKILL) {
+			t.Fatalf("kill %d: the child was not killed by SIGKILL but ended with %v; its output:\n%s", i, err, output.String())
+		}
 
 		loaded, err := lstm.LoadCheckpoint(ck)
 		if err != nil {
-			if lastStep < 0 && os.IsNotExist(err) {
+			if lastStep < 0 && errors.Is(err, os.ErrNotExist) {
 				continue // killed before the first checkpoint
 			}
 			t.Fatalf("kill %d: the checkpoint does not load: %v", i, err)
@@ -75,4 +85,14 @@ func TestKillLeavesCompleteCheckpoint(t *testing.T) {
 	if lastStep < 0 {
 		t.Fatal("no checkpoint was ever written")
 	}
+}
+
+// killedBy reports whether err, from exec.Cmd.Wait, reports a process ended by sig.
+func killedBy(err error, sig syscall.Signal) bool {
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) {
+		return false
+	}
+	status, ok := exit.Sys().(syscall.WaitStatus)
+	return ok && status.Signaled() && status.Signal() == sig
 }

@@ -1,7 +1,7 @@
 // Command recur trains, samples and evaluates character-level recurrent language models, and
 // trains classifiers, taggers, sequence-to-sequence models and image captioners.
 //
-//	recur train  --data PATH [flags]        train an LSTM or RNN, writing checkpoints
+//	recur train  --data PATH [flags]        train an LSTM, GRU or RNN, writing checkpoints
 //	recur sample --checkpoint DIR [flags]   generate text from a checkpoint
 //	recur eval   --checkpoint DIR --data PATH [--json]   score a text
 //	recur plot   --metrics FILE --out PNG   plot a loss curve from a metrics file
@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/recur-ml/recur/tasks"
 )
@@ -27,7 +28,7 @@ const usage = `recur trains recurrent networks: character-level language models,
 taggers, sequence-to-sequence models and image captioners.
 
 Usage:
-  recur train  --data PATH [flags]                      train an LSTM or RNN
+  recur train  --data PATH [flags]                      train an LSTM, GRU or RNN
   recur sample --checkpoint DIR [flags]                 generate text
   recur eval   --checkpoint DIR --data PATH [--json]    score a text
   recur plot   --metrics FILE --out PNG                 plot a loss curve
@@ -95,29 +96,52 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-// errUsage marks a flag error that the flag package has already printed.
+// errUsage marks a usage error whose message has already been printed.
 var errUsage = errors.New("invalid usage")
 
-// parseFlags parses args into fs and returns the names of the flags that were set.
+// parseFlags parses args into fs and returns the names of the flags that were set. -h prints
+// the full usage to stdout. A flag error prints the flag package's message and a one-line hint
+// to stderr, so that the message is not lost above the list of every flag.
 func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (map[string]bool, error) {
-	fs.SetOutput(stderr)
-	for _, a := range args {
-		if a == "-h" || a == "-help" || a == "--help" {
-			// Help that was requested goes to stdout, so it can be paged.
-			fs.SetOutput(stdout)
+	usage := fs.Usage
+	if usage == nil {
+		usage = func() {
+			fmt.Fprintf(fs.Output(), "Usage of %s:\n", fs.Name())
+			fs.PrintDefaults()
 		}
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
+	hint := func() { fmt.Fprintf(stderr, "run '%s -h' for the flags\n", fs.Name()) }
+	fs.SetOutput(stderr)
+	// The flag package calls Usage after printing an error; the full text is printed only
+	// for -h, below.
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	fs.Usage = usage
+	if errors.Is(err, flag.ErrHelp) {
+		// Help that was requested goes to stdout, so it can be paged.
+		fs.SetOutput(stdout)
+		usage()
+		return nil, err
+	}
+	if err != nil {
+		hint()
 		return nil, errUsage
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "unexpected argument %q: every option is a flag (see -h)\n", fs.Arg(0))
+		fmt.Fprintf(stderr, "unexpected argument %q: every option is a flag\n", fs.Arg(0))
+		hint()
 		return nil, errUsage
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	return set, nil
+}
+
+// commandName returns the path recur was started with, such as bin/recur, for the commands
+// that its messages suggest, or "recur" when the process is another program (a test binary).
+func commandName() string {
+	if filepath.Base(os.Args[0]) == "recur" {
+		return os.Args[0]
+	}
+	return "recur"
 }

@@ -6,10 +6,14 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/recur-ml/recur/lstm"
 )
 
 // recur runs the CLI in-process and returns its exit code, stdout and stderr.
@@ -99,6 +103,9 @@ func TestTrainSampleEval(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("eval exit %d: %s", code, errOut)
 	}
+	if !regexp.MustCompile(`^\{"loss":[^,]+,"bpc":[^,]+,"chars":\d+\}\n$`).MatchString(out) {
+		t.Errorf("eval --json printed %q, want the keys loss, bpc and chars in that order", out)
+	}
 	var res struct {
 		Loss, BPC float64
 		Chars     int
@@ -140,6 +147,15 @@ func TestBadInput(t *testing.T) {
 	if code, _, errOut := recur(t, args...); code != 0 {
 		t.Fatalf("train: %s", errOut)
 	}
+	noModel := filepath.Join(dir, "no-model")
+	if err := os.MkdirAll(noModel, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rawConfig, err := os.ReadFile(filepath.Join(ck, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeText(t, noModel, "config.json", string(rawConfig))
 	corrupt := filepath.Join(dir, "corrupt")
 	if err := os.MkdirAll(corrupt, 0o755); err != nil {
 		t.Fatal(err)
@@ -173,8 +189,11 @@ func TestBadInput(t *testing.T) {
 		{"negative temperature", []string{"sample", "--checkpoint", ck, "--temperature", "-0.5"}, "--temperature -0.5"},
 		{"prime outside vocabulary", []string{"sample", "--checkpoint", ck, "--prime", "abz"}, "'z' (U+007A) at offset 2"},
 		{"truncated checkpoint", []string{"sample", "--checkpoint", corrupt}, "model.safetensors"},
-		{"missing checkpoint", []string{"sample", "--checkpoint", filepath.Join(dir, "none")}, "none"},
-		{"eval unknown character", []string{"eval", "--checkpoint", ck, "--data", bad}, "offset"},
+		{"missing checkpoint", []string{"sample", "--checkpoint", filepath.Join(dir, "none")}, "none not found: pass a directory written by recur train"},
+		{"resume missing checkpoint", []string{"train", "--resume", filepath.Join(dir, "none")}, "none not found: pass a directory written by recur train"},
+		{"checkpoint without weights", []string{"sample", "--checkpoint", noModel}, "has no model.safetensors, so it is incomplete"},
+		{"eval invalid utf8", []string{"eval", "--checkpoint", ck, "--data", bad}, "offset 2"},
+		{"eval unknown character", []string{"eval", "--checkpoint", ck, "--data", writeText(t, dir, "oov.txt", "abcz")}, "'z' (U+007A) at character offset 3 is not in the vocabulary"},
 		{"eval one character", []string{"eval", "--checkpoint", ck, "--data", writeText(t, dir, "one.txt", "a")}, "at least 2"},
 	}
 	for _, c := range cases {
@@ -189,8 +208,32 @@ func TestBadInput(t *testing.T) {
 		})
 	}
 
-	if code, _, errOut := recur(t, "train", "--hidden", "x"); code != 2 || !strings.Contains(errOut, "invalid value") {
-		t.Errorf("non-numeric flag: exit %d, stderr %q", code, errOut)
+	for _, args := range [][]string{{"train", "--hidden", "x"}, {"train", "--no-such-flag"}, {"sample", "--length", "1e3"}} {
+		code, stdout, errOut := recur(t, args...)
+		if code != 2 {
+			t.Errorf("%q: exit %d, want 2", args, code)
+		}
+		if want := "run 'recur " + args[0] + " -h' for the flags\n"; !strings.HasSuffix(errOut, want) {
+			t.Errorf("%q: stderr %q does not end with the hint %q", args, errOut, want)
+		}
+		if lines := strings.Count(errOut, "\n"); lines != 2 {
+			t.Errorf("%q: stderr has %d lines, want the error and the hint:\n%s", args, lines, errOut)
+		}
+		if stdout != "" {
+			t.Errorf("%q: stdout %q, want nothing", args, stdout)
+		}
+	}
+	code, stdout, errOut := recur(t, "train", "-h")
+	if code != 0 {
+		t.Errorf("train -h: exit %d, want 0", code)
+	}
+	for _, want := range []string{"Usage of recur train:", "-max-skipped", "-seq"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("train -h: stdout lacks %q", want)
+		}
+	}
+	if errOut != "" {
+		t.Errorf("train -h: stderr %q, want nothing", errOut)
 	}
 	if code, _, errOut := recur(t, "frobnicate"); code != 2 || !strings.Contains(errOut, "unknown command") {
 		t.Errorf("unknown command: exit %d, stderr %q", code, errOut)
@@ -217,6 +260,11 @@ func TestPlotMetrics(t *testing.T) {
 	}
 	if !bytes.HasPrefix(raw, []byte("\x89PNG")) {
 		t.Errorf("%s is not a PNG", out)
+	}
+	if st, err := os.Stat(out); err != nil {
+		t.Error(err)
+	} else if st.Mode().Perm()&0o044 != 0o044 {
+		t.Errorf("%s has mode %v, want it readable by group and others", out, st.Mode().Perm())
 	}
 	broken := writeText(t, dir, "broken.jsonl", "{nope\n")
 	if code, _, errOut := recur(t, "plot", "--metrics", broken, "--out", out); code == 0 || !strings.Contains(errOut, "broken.jsonl:1") {
@@ -314,10 +362,20 @@ func TestDivergedRunKeepsCheckpoint(t *testing.T) {
 	if code == 0 {
 		t.Fatal("training at --lr 1e38 succeeded, want a divergence error")
 	}
-	for _, want := range []string{"restored the checkpoint of step 4", "contains the weights of step 4"} {
+	// float32(1e38)/2 prints as 5e+37.
+	for _, want := range []string{"restored the checkpoint of step 4", "lowered the learning rate to 5e+37 (restore 1 of 3)",
+		"contains the weights of step 4", "skipped: the loss ("} {
 		if !strings.Contains(errOut, want) {
-			t.Errorf("stderr %q lacks %q", errOut, want)
+			t.Errorf("output lacks %q:\n%s", want, errOut)
 		}
+	}
+	if strings.Contains(errOut, "and 0 steps in a row were skipped") {
+		t.Errorf("output reports 0 skipped steps as a reason:\n%s", errOut)
+	}
+	// With the default --max-skipped, the tenth non-finite step in a row restores the
+	// checkpoint, after nine logged skips.
+	if step, run := skipRunBeforeRestore(t, errOut); run != lstm.MaxSkippedSteps-1 {
+		t.Errorf("the restore at step %d followed %d logged skipped steps, want %d", step, run, lstm.MaxSkippedSteps-1)
 	}
 	after, err := os.ReadFile(filepath.Join(ck, "model.safetensors"))
 	if err != nil {
@@ -351,45 +409,73 @@ func TestPlotRejectsUnknownFormat(t *testing.T) {
 	}
 }
 
+// TestInterruptWritesCheckpoint sends SIGINT or SIGTERM to the test process while recur
+// trains in it, and checks the exit status, the resume hint and the final checkpoint.
 func TestInterruptWritesCheckpoint(t *testing.T) {
-	dir := t.TempDir()
-	data := writeText(t, dir, "in.txt", strings.Repeat("abcd\n", 400))
-	ck := filepath.Join(dir, "ck")
-	metrics := filepath.Join(dir, "m.jsonl")
-	args := append([]string{"train", "--data", data, "--steps", "1000000", "--log-every", "1",
-		"--eval-every", "0", "--out", ck, "--metrics", metrics}, smallModel...)
-	done := make(chan int)
-	var out string
-	go func() {
-		code, stdout, _ := recur(t, args...)
-		out = stdout
-		done <- code
-	}()
-	// Wait for the first metrics record: the signal handler is installed by then.
-	for {
-		if raw, err := os.ReadFile(metrics); err == nil && len(raw) > 0 {
-			break
-		}
-		select {
-		case code := <-done:
-			t.Fatalf("training ended with exit %d before it was interrupted", code)
-		case <-time.After(10 * time.Millisecond):
-		}
+	cases := []struct {
+		sig      syscall.Signal
+		wantCode int
+	}{
+		{syscall.SIGINT, 130},
+		{syscall.SIGTERM, 143},
 	}
-	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	if code := <-done; code != 130 {
-		t.Fatalf("exit %d after SIGINT, want 130\n%s", code, out)
-	}
-	if !strings.Contains(out, "continue with: recur train --resume") {
-		t.Errorf("output lacks the resume hint:\n%s", out)
-	}
-	code, stdout, errOut := recur(t, "sample", "--checkpoint", ck, "--length", "5")
-	if code != 0 {
-		t.Fatalf("the checkpoint written at SIGINT does not load: %s", errOut)
-	}
-	if len([]rune(strings.TrimSpace(stdout))) != 6 {
-		t.Errorf("sample from the interrupted checkpoint = %q", stdout)
+	for _, c := range cases {
+		t.Run(signalName(c.sig), func(t *testing.T) {
+			dir := t.TempDir()
+			data := writeText(t, dir, "in.txt", strings.Repeat("abcd\n", 400))
+			ck := filepath.Join(dir, "ck")
+			metrics := filepath.Join(dir, "m.jsonl")
+			args := append([]string{"train", "--data", data, "--steps", "1000000", "--log-every", "1",
+				"--eval-every", "0", "--out", ck, "--metrics", metrics}, smallModel...)
+			done := make(chan int)
+			var out string
+			go func() {
+				code, stdout, _ := recur(t, args...)
+				out = stdout
+				done <- code
+			}()
+			// Wait for the first metrics record: the signal handler is installed by then.
+			for {
+				if raw, err := os.ReadFile(metrics); err == nil && len(raw) > 0 {
+					break
+				}
+				select {
+				case code := <-done:
+					t.Fatalf("training ended with exit %d before it was interrupted", code)
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+			if err := syscall.Kill(os.Getpid(), c.sig); err != nil {
+				t.Fatal(err)
+			}
+			if code := <-done; code != c.wantCode {
+				t.Fatalf("exit %d after %v, want %d\n%s", code, c.sig, c.wantCode, out)
+			}
+			stopped := regexp.MustCompile(`stopped at step (\d+) of 1000000; continue with: recur train --resume `).FindStringSubmatch(out)
+			if stopped == nil {
+				t.Fatalf("output lacks the stop line and resume hint:\n%s", out)
+			}
+
+			loaded, err := lstm.LoadCheckpoint(ck)
+			if err != nil {
+				t.Fatalf("the checkpoint written at %v does not load: %v", c.sig, err)
+			}
+			if loaded.State == nil {
+				t.Fatalf("the checkpoint written at %v has no training state", c.sig)
+			}
+			if got := loaded.State.Metadata["step"]; got != stopped[1] {
+				t.Errorf("the checkpoint is at step %s, but the output reports a stop at step %s", got, stopped[1])
+			}
+			if step, err := strconv.Atoi(stopped[1]); err != nil || step < 1 {
+				t.Errorf("stopped at step %q, want 1 or more", stopped[1])
+			}
+			code, stdout, errOut := recur(t, "sample", "--checkpoint", ck, "--length", "5")
+			if code != 0 {
+				t.Fatalf("sampling from the checkpoint written at %v failed: %s", c.sig, errOut)
+			}
+			if len([]rune(strings.TrimSpace(stdout))) != 6 {
+				t.Errorf("sample from the interrupted checkpoint = %q, want 6 characters", stdout)
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -18,9 +19,11 @@ import (
 
 func runPlot(args []string, stdout, stderr io.Writer) error {
 	var metrics, out, title string
+	var overwrite bool
 	fs := flag.NewFlagSet("recur plot", flag.ContinueOnError)
 	fs.StringVar(&metrics, "metrics", "", "metrics file written by recur train --metrics")
 	fs.StringVar(&out, "out", "loss.png", "image to write; the extension picks the format (.png, .svg, .pdf, .jpg, .eps, .tiff)")
+	fs.BoolVar(&overwrite, "overwrite", false, "let --out replace an existing file that recur did not write")
 	fs.StringVar(&title, "title", "", "plot title (default: the metrics file's name)")
 	if _, err := parseFlags(fs, args, stdout, stderr); err != nil {
 		return err
@@ -35,7 +38,10 @@ func runPlot(args []string, stdout, stderr io.Writer) error {
 	if !imageFormats[format] {
 		return fmt.Errorf("invalid --out %s: name a .png, .svg, .pdf, .jpg, .eps or .tiff file", out)
 	}
-	train, val, err := readMetrics(metrics)
+	if err := checkOutputFile("--out", out, overwrite, []string{metrics}, nil); err != nil {
+		return err
+	}
+	train, val, err := readMetrics(metrics, stderr)
 	if err != nil {
 		return err
 	}
@@ -81,6 +87,11 @@ func saveAtomically(p *plot.Plot, out, format string) error {
 		return err
 	}
 	defer os.Remove(tmp.Name())
+	// CreateTemp makes the file private (0600), but a plot is an output to share.
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
 	if _, err := w.WriteTo(tmp); err != nil {
 		tmp.Close()
 		return err
@@ -91,15 +102,29 @@ func saveAtomically(p *plot.Plot, out, format string) error {
 	return os.Rename(tmp.Name(), out)
 }
 
-// readMetrics returns the train and validation loss curves of a metrics file.
-func readMetrics(path string) (train, val plotter.XYs, err error) {
+// maxMetricsLine bounds a line of a metrics file. recur train writes lines of a few hundred
+// bytes, so a longer line means the file is not a metrics file.
+const maxMetricsLine = 16 << 20
+
+// readMetrics returns the train and validation loss curves of a metrics file. A last line
+// that is cut short, without a newline and not valid JSON, is what a killed run leaves: it
+// is skipped with a note to notes.
+func readMetrics(path string, notes io.Writer) (train, val plotter.XYs, err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	sc.Buffer(make([]byte, 64<<10), maxMetricsLine)
+	unterminated := false // the token just scanned is the last line and lacks a newline
+	sc.Split(func(data []byte, atEOF bool) (int, []byte, error) {
+		advance, token, err := bufio.ScanLines(data, atEOF)
+		if atEOF && token != nil && advance == len(data) && data[len(data)-1] != '\n' {
+			unterminated = true
+		}
+		return advance, token, err
+	})
 	line := 1
 	for ; sc.Scan(); line++ {
 		if len(sc.Bytes()) == 0 {
@@ -107,6 +132,11 @@ func readMetrics(path string) (train, val plotter.XYs, err error) {
 		}
 		var r metricsRecord
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			if unterminated {
+				fmt.Fprintf(notes, "%s:%d: skipped the last line, which is cut short (the run "+
+					"was probably stopped while writing it)\n", path, line)
+				break
+			}
 			return nil, nil, fmt.Errorf("%s:%d: invalid JSON: %v", path, line, err)
 		}
 		switch {
@@ -116,7 +146,10 @@ func readMetrics(path string) (train, val plotter.XYs, err error) {
 			val = append(val, plotter.XY{X: float64(r.Step), Y: *r.ValLoss})
 		}
 	}
-	if err := sc.Err(); err != nil {
+	if err := sc.Err(); errors.Is(err, bufio.ErrTooLong) {
+		return nil, nil, fmt.Errorf("%s:%d: the line is longer than %d bytes, so %s is not a "+
+			"metrics file of recur train --metrics", path, line, maxMetricsLine, path)
+	} else if err != nil {
 		return nil, nil, fmt.Errorf("%s:%d: %w", path, line, err)
 	}
 	return train, val, nil

@@ -42,11 +42,11 @@ func (p *progress) update(step int, trainLoss, valLoss, tokensPerS float64) {
 		val = fmt.Sprintf("%.4g", valLoss/math.Ln2)
 	}
 	if p.bar != nil {
-		p.bar.Describe(fmt.Sprintf("loss %.4g  val bpc %s  %.0f tok/s", trainLoss, val, tokensPerS))
+		p.bar.Describe(fmt.Sprintf("loss %.4g nats  val bpc %s  %.0f tok/s", trainLoss, val, tokensPerS))
 		p.bar.Set(step)
 		return
 	}
-	fmt.Fprintf(p.out, "step %6d  loss %.4g  val bpc %s  %8.0f tokens/s\n", step, trainLoss, val, tokensPerS)
+	fmt.Fprintf(p.out, "step %6d  loss %.4g nats  val bpc %s  %8.0f tokens/s\n", step, trainLoss, val, tokensPerS)
 }
 
 // logf prints a line without breaking the bar.

@@ -6,21 +6,31 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
+	"path/filepath"
 
 	"github.com/recur-ml/recur/corpus"
 	"github.com/recur-ml/recur/engine"
 	"github.com/recur-ml/recur/lstm"
 )
 
-// loadModel opens a backend and loads a checkpoint's weights onto it.
+// loadModel opens a backend and loads a checkpoint's weights onto it, with notes on
+// os.Stderr.
 func loadModel(dir, device, precision string) (*lstm.Model, error) {
+	return loadModelNoting(dir, device, precision, os.Stderr)
+}
+
+// loadModelNoting opens a backend and loads a checkpoint's weights onto it. It skips the
+// training state and writes a note to stderr when it loads the directory's ".old" copy.
+func loadModelNoting(dir, device, precision string, stderr io.Writer) (*lstm.Model, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("missing --checkpoint: name a directory written by recur train")
 	}
-	ck, err := lstm.LoadCheckpoint(dir)
+	ck, err := lstm.LoadCheckpointWeights(dir)
 	if err != nil {
 		return nil, err
 	}
+	noteOldCheckpoint(stderr, dir, ck)
 	be, _, err := engine.Open(device, precision)
 	if err != nil {
 		return nil, err
@@ -32,6 +42,14 @@ func loadModel(dir, device, precision string) (*lstm.Model, error) {
 	}
 	be.Upload(m.Params, ck.Params)
 	return m, nil
+}
+
+// noteOldCheckpoint writes one line to stderr when ck is the ".old" copy of the missing
+// directory dir, so the user knows which weights were read.
+func noteOldCheckpoint(stderr io.Writer, dir string, ck *lstm.Checkpoint) {
+	if ck.FromOld {
+		fmt.Fprintf(stderr, "note: %s is missing, so recur loaded %s, the previous checkpoint that an interrupted save left behind\n", filepath.Clean(dir), ck.Dir)
+	}
 }
 
 func runSample(args []string, stdout, stderr io.Writer) error {
@@ -54,7 +72,7 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	if err := opt.Validate(); err != nil {
 		return err
 	}
-	m, err := loadModel(dir, device, precision)
+	m, err := loadModelNoting(dir, device, precision, stderr)
 	if err != nil {
 		return err
 	}
@@ -64,6 +82,13 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout)
 	return nil
+}
+
+// evalResult is the output of recur eval --json, with its keys in this order.
+type evalResult struct {
+	Loss  float64 `json:"loss"`  // mean nats per predicted character
+	BPC   float64 `json:"bpc"`   // bits per character
+	Chars int     `json:"chars"` // predicted characters: the text's length minus one
 }
 
 func runEval(args []string, stdout, stderr io.Writer) error {
@@ -84,7 +109,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	if data == "" {
 		return fmt.Errorf("missing --data: name the text to score")
 	}
-	m, err := loadModel(dir, device, precision)
+	m, err := loadModelNoting(dir, device, precision, stderr)
 	if err != nil {
 		return err
 	}
@@ -95,7 +120,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	}
 	ids, err := vocabOf(m.Cfg).Encode(text.Text)
 	if err != nil {
-		return fmt.Errorf("%s: %w; the text must use only characters in the checkpoint's vocabulary", data, err)
+		return fmt.Errorf("%s: %w", data, err)
 	}
 	if len(ids) < 2 {
 		return fmt.Errorf("%s has %d character(s): scoring needs at least 2, one to read and one to predict", data, len(ids))
@@ -109,7 +134,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	}
 	bpc := loss / math.Ln2
 	if asJSON {
-		raw, err := json.Marshal(map[string]any{"loss": loss, "bpc": bpc, "chars": n})
+		raw, err := json.Marshal(evalResult{Loss: loss, BPC: bpc, Chars: n})
 		if err != nil {
 			return err
 		}

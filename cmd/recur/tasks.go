@@ -279,6 +279,21 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 			return named(err)
 		}
 	}
+	// The lengths are checked before the model and its workspace are allocated, so an
+	// overlong line fails at once instead of exhausting the memory.
+	if err := train.ValidateLengths(f.cfg, f.opt.Batch, 0); err != nil {
+		return named(err)
+	}
+	if val != nil {
+		if err := val.ValidateLengths(f.cfg, f.opt.Batch, f.beam); err != nil {
+			return named(err)
+		}
+	}
+	err = checkWorkspaceMemory(f.cfg, f.opt.Batch, workspaceSet{data: train, backward: true},
+		workspaceSet{data: val, beam: f.beam})
+	if err != nil {
+		return named(err)
+	}
 
 	var m *tasks.Model
 	if resumed != nil {
@@ -434,8 +449,8 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 	}
 	if interrupted != nil {
 		p.abort()
-		fmt.Fprintf(stdout, "stopped at step %d of %d; %s; continue with --resume %s\n",
-			steps, f.opt.Steps, saved, f.out)
+		fmt.Fprintf(stdout, "stopped at step %d of %d; %s; continue with: %s %s train --resume %s\n",
+			steps, f.opt.Steps, saved, commandName(), task, f.out)
 		return errInterrupted{interrupted}
 	}
 	p.finish()
@@ -623,8 +638,9 @@ func runTaskPredict(info taskInfo, task string, args []string, stdout, stderr io
 		return fmt.Errorf("invalid --show %d: use 0 or more", *show)
 	case dec.Beam < 0:
 		return fmt.Errorf("invalid --beam %d: use 0 (greedy) or more", dec.Beam)
-	case dec.MaxLen < 0:
-		return fmt.Errorf("invalid --max-len %d: use 0 (automatic) or more", dec.MaxLen)
+	case dec.MaxLen < 0 || dec.MaxLen > tasks.MaxDecodeLen:
+		return fmt.Errorf("invalid --max-len %d: use 0 (automatic) or up to %d tokens",
+			dec.MaxLen, tasks.MaxDecodeLen)
 	case !(dec.Temperature >= 0) || math.IsInf(dec.Temperature, 0):
 		return fmt.Errorf("invalid --temperature %g: use 0 (most likely token) or a positive "+
 			"number such as 0.8", dec.Temperature)
@@ -669,6 +685,16 @@ func runTaskPredict(info taskInfo, task string, args []string, stdout, stderr io
 	}
 	src := tasks.Sources{Path: dataPath, Images: images, Unlabeled: !labeled}
 	d, err := tasks.Load(m.Cfg, vocabs, src)
+	if err != nil {
+		if dataPath != *data {
+			err = errors.New(strings.ReplaceAll(err.Error(), dataPath, *data))
+		}
+		return err
+	}
+	err = d.ValidateLengths(m.Cfg, *batch, dec.Beam)
+	if err == nil {
+		err = checkWorkspaceMemory(m.Cfg, *batch, workspaceSet{data: d, beam: dec.Beam})
+	}
 	if err != nil {
 		if dataPath != *data {
 			err = errors.New(strings.ReplaceAll(err.Error(), dataPath, *data))

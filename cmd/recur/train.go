@@ -11,12 +11,14 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/recur-ml/recur/corpus"
 	"github.com/recur-ml/recur/engine"
 	"github.com/recur-ml/recur/lstm"
+	"github.com/recur-ml/recur/tasks"
 )
 
 // trainFlags are the flags of "recur train".
@@ -25,6 +27,8 @@ type trainFlags struct {
 	arch      lstm.Config
 	device    string
 	precision string
+	cudaGraph bool
+	wavefront bool
 	out       string
 	resume    string
 }
@@ -50,8 +54,11 @@ func newTrainFlagSet(f *trainFlags) *flag.FlagSet {
 	fs.Float64Var(&f.LR, "lr", 2e-3, "learning rate")
 	fs.StringVar(&f.Optim, "optim", lstm.OptimAdam, "optimizer: adam, sgd (momentum 0.9) or rmsprop")
 	fs.Float64Var(&f.Clip, "clip", 5, "max global gradient norm; 0 disables clipping")
+	fs.IntVar(&f.MaxSkipped, "max-skipped", lstm.MaxSkippedSteps, "non-finite steps in a row after which training reloads the last checkpoint at half the learning rate")
 	fs.StringVar(&f.device, "device", "auto", "backend: auto (CUDA GPU 0 when one is found, else the CPU), cpu, cuda or cuda:N")
 	fs.StringVar(&f.precision, "precision", "fp32", "CUDA matrix products: fp32, tf32 or bf16 (both with float32 accumulation)")
+	fs.BoolVar(&f.cudaGraph, "cuda-graph", false, "CUDA only: capture the training step as a CUDA graph and replay it (not yet measured on a GPU)")
+	fs.BoolVar(&f.wavefront, "wavefront", false, "CUDA only: run the recurrent layers as a wavefront, layer l on stream l (not yet measured on a GPU)")
 	fs.Uint64Var(&f.Seed, "seed", 1, "seed of the initialisation and of dropout")
 	fs.StringVar(&f.out, "out", "", "checkpoint directory, replaced at each evaluation and at the end (default: checkpoint, or the --resume directory)")
 	fs.StringVar(&f.resume, "resume", "", "checkpoint directory to continue from")
@@ -67,21 +74,25 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var ck *lstm.Checkpoint
+	if f.resume != "" {
+		if ck, err = lstm.LoadCheckpoint(f.resume); err != nil {
+			return err
+		}
+		noteOldCheckpoint(stderr, f.resume, ck)
+		if err := mergeResume(&f, set, ck); err != nil {
+			return err
+		}
+	}
+	// These run after the merge, so they check the values a resumed run continues with.
 	if f.LogEvery < 1 {
 		return fmt.Errorf("invalid --log-every %d: use 1 or more steps", f.LogEvery)
 	}
 	if f.EvalEvery < 0 {
 		return fmt.Errorf("invalid --eval-every %d: use 0 (only at the end) or more steps", f.EvalEvery)
 	}
-
-	var ck *lstm.Checkpoint
-	if f.resume != "" {
-		if ck, err = lstm.LoadCheckpoint(f.resume); err != nil {
-			return err
-		}
-		if err := mergeResume(&f, set, ck); err != nil {
-			return err
-		}
+	if f.MaxSkipped < 1 {
+		return fmt.Errorf("invalid --max-skipped %d: use 1 or more steps", f.MaxSkipped)
 	}
 	if f.out == "" {
 		f.out = "checkpoint"
@@ -97,6 +108,13 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	if err := f.TrainConfig.Validate(); err != nil {
 		return err
+	}
+	if ck != nil {
+		// A resumed run's workspace is checked before the text is read. A fresh run's
+		// vocabulary comes from the text, so NewTrainer checks its workspace.
+		if err := f.TrainConfig.ValidateWorkspace(f.arch); err != nil {
+			return err
+		}
 	}
 	if f.ForgetBias != nil && f.arch.Model != lstm.CellLSTM {
 		return fmt.Errorf("--forget-bias applies to LSTM gates only: drop it or use --model lstm")
@@ -116,6 +134,16 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if f.DataFiles, err = hashDataFiles(f.Data, text.Files); err != nil {
+		return err
+	}
+	if ck != nil && ck.Train != nil {
+		if ck.Train.DataFiles == nil {
+			fmt.Fprintf(stderr, "warning: %s does not record the files it was trained on (an older recur wrote it), so --resume cannot check that --data %s is the same text\n", ck.Dir, f.Data)
+		} else if err := checkDataFiles(f.Data, ck.Dir, ck.Train.DataFiles, f.DataFiles); err != nil {
+			return err
+		}
+	}
 	var vocab *corpus.Vocab
 	if ck != nil {
 		vocab = vocabOf(ck.Config)
@@ -125,7 +153,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	ids, err := vocab.Encode(text.Text)
 	if err != nil {
-		return fmt.Errorf("%s: %w; the checkpoint's vocabulary must cover the text", f.Data, err)
+		return fmt.Errorf("%s: %w", f.Data, err)
 	}
 	train, val, err := corpus.Split(ids, f.ValFrac)
 	if err != nil {
@@ -137,6 +165,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer be.Close()
+	if !engine.SetCUDAFeatures(be, f.cudaGraph, f.wavefront) && (f.cudaGraph || f.wavefront) {
+		picked += "; --cuda-graph and --wavefront apply to CUDA only, so they are off"
+	}
 	m, err := lstm.NewModel(f.arch, be)
 	if err != nil {
 		return err
@@ -245,6 +276,10 @@ func mergeResume(f *trainFlags, set map[string]bool, ck *lstm.Checkpoint) error 
 	if !set["forget-bias"] {
 		f.ForgetBias = saved.ForgetBias
 	}
+	if !set["max-skipped"] {
+		// A checkpoint written before the setting existed stores 0.
+		f.MaxSkipped = saved.SkipLimit()
+	}
 	if !set["eval-every"] && saved.LogEvery > 0 {
 		f.EvalEvery = saved.EvalEvery
 	}
@@ -253,6 +288,56 @@ func mergeResume(f *trainFlags, set map[string]bool, ck *lstm.Checkpoint) error 
 	}
 	if !set["metrics"] {
 		f.Metrics = saved.Metrics
+	}
+	return nil
+}
+
+// hashDataFiles returns the names of files relative to data, the --data path, with the
+// SHA-256 of each file.
+func hashDataFiles(data string, files []string) ([]lstm.DataFile, error) {
+	out := make([]lstm.DataFile, len(files))
+	for i, path := range files {
+		name, err := filepath.Rel(data, path)
+		if err != nil {
+			return nil, err
+		}
+		sum, err := tasks.FileSHA256(path)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = lstm.DataFile{Name: name, SHA256: sum}
+	}
+	return out, nil
+}
+
+// checkDataFiles returns an error naming the first file that differs between saved, the data
+// files recorded in the checkpoint in dir, and got, those that --data and --filter select now.
+func checkDataFiles(data, dir string, saved, got []lstm.DataFile) error {
+	const fix = "pass the --data and --filter the checkpoint was trained on, or start a new run with --out"
+	savedSums := make(map[string]string, len(saved))
+	for _, s := range saved {
+		savedSums[s.Name] = s.SHA256
+	}
+	gotNames := make(map[string]bool, len(got))
+	for _, g := range got {
+		gotNames[g.Name] = true
+		sum, ok := savedSums[g.Name]
+		if !ok {
+			return fmt.Errorf("--data selects %s, which is not among the files the checkpoint in %s was trained on: %s", filepath.Join(data, g.Name), dir, fix)
+		}
+		if sum != g.SHA256 {
+			return fmt.Errorf("%s changed since the checkpoint in %s was trained on it (its SHA-256 differs): %s", filepath.Join(data, g.Name), dir, fix)
+		}
+	}
+	for _, s := range saved {
+		if !gotNames[s.Name] {
+			return fmt.Errorf("%s, which the checkpoint in %s was trained on, is not among the files --data selects: %s", filepath.Join(data, s.Name), dir, fix)
+		}
+	}
+	for i := range got {
+		if got[i].Name != saved[i].Name {
+			return fmt.Errorf("--data reads %s in a different order than the run that wrote the checkpoint in %s: %s", data, dir, fix)
+		}
 	}
 	return nil
 }
@@ -297,7 +382,7 @@ func printConfig(w io.Writer, f *trainFlags, m *lstm.Model, be engine.Backend, p
 	}
 	row("chunk", fmt.Sprintf("batch %d × seq %d = %d tokens per step", f.Batch, f.Seq, f.Batch*f.Seq))
 	row("steps", fmt.Sprintf("%d (starting at %d)", f.Steps, step))
-	row("optimizer", fmt.Sprintf("%s, lr %g, clip %g", f.Optim, f.LR, f.Clip))
+	row("optimizer", fmt.Sprintf("%s, lr %g, clip %g, max %d skipped steps in a row", f.Optim, f.LR, f.Clip, f.MaxSkipped))
 	row("backend", be.Name())
 	row("device", picked)
 	row("seed", f.Seed)
@@ -318,9 +403,22 @@ func trainLoop(f *trainFlags, tr *lstm.Trainer, val []int32, savedStep int, stdo
 	}
 	defer mw.Close()
 
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(stop)
+	// The signal handler below reads the step of the checkpoint on disk, and that of a save
+	// in progress (−1 when none is), while the loop writes them.
+	var saved, saving atomic.Int64
+	saved.Store(int64(savedStep))
+	saving.Store(-1)
+	stop := watchSignals(stderr, func() string {
+		where := savedWhereAt(f.out, int(saved.Load()))
+		if step := saving.Load(); step >= 0 {
+			return fmt.Sprintf("%s, or those of step %d if the save in progress finished; each save replaces the directory in one rename, so it is complete", where, step)
+		}
+		if saved.Load() < 0 {
+			return where
+		}
+		return where + ", and it is complete because each save replaces it in one rename"
+	})
+	defer stop.close()
 
 	p := newProgress(stdout, stderr, tr.Opt.Step, f.Steps)
 	tokensPerStep := f.Batch * f.Seq
@@ -328,6 +426,8 @@ func trainLoop(f *trainFlags, tr *lstm.Trainer, val []int32, savedStep int, stdo
 	intervalSteps := 0
 	var intervalTime time.Duration // time inside TrainStep, so evaluations do not count
 	lastVal := math.NaN()
+
+	savedWhere := func() string { return savedWhereAt(f.out, savedStep) }
 
 	evaluatedStep := -1
 	evaluate := func() error {
@@ -338,6 +438,11 @@ func trainLoop(f *trainFlags, tr *lstm.Trainer, val []int32, savedStep int, stdo
 		evaluatedStep = step
 		if len(val) >= 2 {
 			loss, _ := lstm.Evaluate(tr.Model, val, f.Batch, f.Seq)
+			// A failed backend returns NaN losses; its error, such as running out of device
+			// memory, is the one to report.
+			if err := tr.Model.Backend.Sync(); err != nil {
+				return fmt.Errorf("step %d: validation failed: %w; %s", step, err, savedWhere())
+			}
 			lastVal = loss
 			if err := mw.write(metricsRecord{Kind: "eval", Step: step, ValLoss: &loss, ValBPC: ptr(loss / math.Ln2)}); err != nil {
 				return err
@@ -349,19 +454,29 @@ func trainLoop(f *trainFlags, tr *lstm.Trainer, val []int32, savedStep int, stdo
 		// checkpoint stays.
 		guessing := math.Log(float64(len(tr.Model.Cfg.Vocab)))
 		if math.IsInf(lastVal, 0) || (len(val) >= 2 && math.IsNaN(lastVal)) || lastVal > 2*guessing || tr.Skipped > 0 {
-			p.logf("step %d  checkpoint not written: the validation loss is %g (uniform guessing scores %.4g) and %d steps in a row were skipped",
-				step, lastVal, guessing, tr.Skipped)
+			skipped := ""
+			if tr.Skipped > 0 {
+				skipped = fmt.Sprintf(" and %d steps in a row were skipped", tr.Skipped)
+			}
+			p.logf("step %d  checkpoint not written: the validation loss is %g (uniform guessing scores %.4g)%s",
+				step, lastVal, guessing, skipped)
 			return nil
 		}
-		if err := lstm.SaveCheckpoint(f.out, tr.Model, &f.TrainConfig, tr); err != nil {
+		saving.Store(int64(step))
+		err := lstm.SaveCheckpoint(f.out, tr.Model, &f.TrainConfig, tr)
+		if err == nil {
+			savedStep = step
+			saved.Store(int64(step))
+		}
+		saving.Store(-1)
+		if err != nil {
 			return err
 		}
-		savedStep = step
 		p.logf("step %d  checkpoint written to %s", step, f.out)
 		return nil
 	}
 
-	// After MaxSkippedSteps non-finite steps in a row, training goes back to the last
+	// After --max-skipped non-finite steps in a row, training goes back to the last
 	// checkpoint with half the learning rate, at most maxRestores times.
 	const maxRestores = 3
 	restores := 0
@@ -386,10 +501,7 @@ func trainLoop(f *trainFlags, tr *lstm.Trainer, val []int32, savedStep int, stdo
 		}
 		if err != nil {
 			p.abort()
-			if savedStep >= 0 {
-				return fmt.Errorf("step %d: %w; the checkpoint in %s contains the weights of step %d", tr.Opt.Step, err, f.out, savedStep)
-			}
-			return fmt.Errorf("step %d: %w; this run wrote no checkpoint", tr.Opt.Step, err)
+			return fmt.Errorf("step %d: %w; %s", tr.Opt.Step, err, savedWhere())
 		}
 		step := tr.Opt.Step
 		if res.Skipped {
@@ -411,12 +523,13 @@ func trainLoop(f *trainFlags, tr *lstm.Trainer, val []int32, savedStep int, stdo
 		}
 		if f.EvalEvery > 0 && step%f.EvalEvery == 0 && step < f.Steps {
 			if err := evaluate(); err != nil {
+				p.abort()
 				return err
 			}
 		}
 		select {
-		case interrupted = <-stop:
-			p.logf("step %d  %s received: writing a final checkpoint", step, signalName(interrupted))
+		case interrupted = <-stop.first:
+			p.logf("step %d  %s received: writing a final checkpoint (send it again to exit at once)", step, signalName(interrupted))
 		default:
 		}
 	}
@@ -426,15 +539,11 @@ func trainLoop(f *trainFlags, tr *lstm.Trainer, val []int32, savedStep int, stdo
 	}
 	if savedStep != tr.Opt.Step {
 		p.abort()
-		where := "this run wrote no checkpoint"
-		if savedStep >= 0 {
-			where = fmt.Sprintf("the checkpoint in %s contains the weights of step %d", f.out, savedStep)
-		}
-		return fmt.Errorf("step %d: the final weights were not saved because their validation loss is %.4g; %s; lower --lr", tr.Opt.Step, lastVal, where)
+		return fmt.Errorf("step %d: the final weights were not saved because their validation loss is %.4g; %s; lower --lr", tr.Opt.Step, lastVal, savedWhere())
 	}
 	if interrupted != nil {
 		p.abort()
-		fmt.Fprintf(stdout, "stopped at step %d of %d; continue with: recur train --resume %s\n", tr.Opt.Step, f.Steps, f.out)
+		fmt.Fprintf(stdout, "stopped at step %d of %d; continue with: %s train --resume %s\n", tr.Opt.Step, f.Steps, commandName(), f.out)
 		return errInterrupted{interrupted}
 	}
 	p.finish()
@@ -447,6 +556,59 @@ func trainLoop(f *trainFlags, tr *lstm.Trainer, val []int32, savedStep int, stdo
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// savedWhereAt returns which weights the checkpoint in out contains, for messages: those of
+// savedStep, or none when savedStep is −1.
+func savedWhereAt(out string, savedStep int) string {
+	if savedStep < 0 {
+		return "this run wrote no checkpoint"
+	}
+	return fmt.Sprintf("the checkpoint in %s contains the weights of step %d", out, savedStep)
+}
+
+// exitProcess ends the process; tests replace it.
+var exitProcess = os.Exit
+
+// signalWatch delivers the first SIGINT or SIGTERM on first, so training can stop after the
+// current step and write a final checkpoint. A second signal ends the process at once.
+type signalWatch struct {
+	first <-chan os.Signal
+	done  chan struct{}
+	sigs  chan os.Signal
+}
+
+// watchSignals starts a signalWatch. On the second signal it writes a line to stderr that
+// ends with saved(), which describes the checkpoint on disk, and exits with 130 for SIGINT
+// or 143 for SIGTERM. Exiting during a save is safe because the save writes into DIR.tmp and
+// replaces DIR in one rename. DIR then contains a complete checkpoint, or, after an exit
+// inside the fallback for file systems without renameat2, DIR.old does and LoadCheckpoint
+// reads it. The next save deletes the leftover DIR.tmp.
+func watchSignals(stderr io.Writer, saved func() string) *signalWatch {
+	first := make(chan os.Signal, 1)
+	w := &signalWatch{first: first, done: make(chan struct{}), sigs: make(chan os.Signal, 2)}
+	signal.Notify(w.sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case sig := <-w.sigs:
+			first <- sig
+		case <-w.done:
+			return
+		}
+		select {
+		case sig := <-w.sigs:
+			fmt.Fprintf(stderr, "\n%s received again: exiting without the final checkpoint; %s\n", signalName(sig), saved())
+			exitProcess(errInterrupted{sig}.exitCode())
+		case <-w.done:
+		}
+	}()
+	return w
+}
+
+// close stops watching: later signals get their default action again.
+func (w *signalWatch) close() {
+	signal.Stop(w.sigs)
+	close(w.done)
+}
 
 // restoreCheckpoint loads the weights and training state of the checkpoint in dir into tr.
 func restoreCheckpoint(tr *lstm.Trainer, dir string) error {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -23,7 +22,7 @@ type vizFlags struct {
 	device, precision                               string
 	layer, sample, topK, top, chunk                 int
 	seed                                            uint64
-	find, asJSON                                    bool
+	find, asJSON, overwrite                         bool
 }
 
 func runViz(args []string, stdout, stderr io.Writer) error {
@@ -46,20 +45,31 @@ func runViz(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&f.prime, "prime", "", "with --sample, text to start from (default: the vocabulary's first character)")
 	fs.Uint64Var(&f.seed, "seed", 1, "random seed of --sample")
 	fs.IntVar(&f.topK, "top-k", 5, "next-character predictions shown per position")
-	fs.StringVar(&f.out, "out", "", "HTML file to write (a gallery with --find, where it is optional)")
+	fs.StringVar(&f.out, "out", "", "HTML file to write; with --find the gallery, gallery.html by default, and '' writes none")
+	fs.BoolVar(&f.overwrite, "overwrite", false, "let --out replace an existing file that recur did not write")
 	fs.BoolVar(&f.find, "find", false, "rank every unit's h and c by correlation with text features instead of drawing one unit")
 	fs.BoolVar(&f.asJSON, "json", false, "with --find, print the ranking as JSON instead of a table")
 	fs.IntVar(&f.top, "top", 3, "with --find, units listed per feature")
 	fs.IntVar(&f.chunk, "chunk", 64, "characters per forward pass; the state carries across chunks")
 	fs.StringVar(&f.device, "device", "auto", "backend: auto (CUDA GPU 0 when one is found, else the CPU), cpu, cuda or cuda:N")
 	fs.StringVar(&f.precision, "precision", "fp32", "CUDA matrix products: fp32, tf32 or bf16")
+	fs.Usage = func() { printVizUsage(fs) }
 
 	set, err := parseFlags(fs, args, stdout, stderr)
 	if err != nil {
 		return err
 	}
+	if f.find && !set["out"] {
+		f.out = defaultGallery
+	}
 	if err := f.validate(set); err != nil {
 		return err
+	}
+	if f.out != "" {
+		err := checkOutputFile("--out", f.out, f.overwrite, []string{f.textPath}, []string{f.dir})
+		if err != nil {
+			return err
+		}
 	}
 	units, err := parseUnits(f.units)
 	if err != nil {
@@ -72,6 +82,11 @@ func runViz(args []string, stdout, stderr io.Writer) error {
 	defer m.Backend.Close()
 
 	if !f.find {
+		if m.Cfg.Model == lstm.CellGRU && f.state != viz.StateH {
+			// viz.CheckSelection's message lists only h, which hides why c and the gates fail.
+			return fmt.Errorf("invalid --state %q: the checkpoint is a GRU, which has no cell "+
+				"state c and no recorded gates i, f, g or o; use --state h", f.state)
+		}
 		if err := viz.CheckSelection(m.Cfg, f.layer, units, f.state); err != nil {
 			return err
 		}
@@ -81,9 +96,38 @@ func runViz(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if f.find {
-		return findUnits(m, text, f, stdout)
+		return findUnits(m, text, f, stdout, stderr)
 	}
 	return drawUnits(m, text, units, f, stdout)
+}
+
+// maxVizSample bounds --sample. Each character of each row becomes an HTML element of about
+// 55 bytes, so a page of a million characters with the default two rows is over 100 MB.
+const maxVizSample = 1_000_000
+
+// defaultGallery is the page that --find writes when --out is not given.
+const defaultGallery = "gallery.html"
+
+// printVizUsage prints the three forms of recur viz and the flags of each to fs's output,
+// including those of --grad-flow, which has its own flag set.
+func printVizUsage(fs *flag.FlagSet) {
+	w := fs.Output()
+	fmt.Fprint(w, `Usage:
+  recur viz --checkpoint DIR (--text FILE | --sample N) --out HTML [--layer K] [--unit N,...] [--state S]
+      colour each character by units' activations, with the next-character predictions on hover
+  recur viz --find --checkpoint DIR --text FILE [--json] [--out gallery.html]
+      rank every unit by correlation with text features and write a gallery of the top units
+  recur viz --grad-flow --checkpoint DIR --text FILE [--compare DIR] [--out gradflow.png]
+      plot the loss gradient's norm against the distance back in time, and print W_hh's singular values
+
+Flags of the activation page and --find:
+`)
+	fs.PrintDefaults()
+	fmt.Fprint(w, "\nFlags of --grad-flow:\n")
+	var gf gradFlowFlags
+	grad := newGradFlowFlagSet(&gf)
+	grad.SetOutput(w)
+	grad.PrintDefaults()
 }
 
 // validate checks the flags that need no checkpoint.
@@ -93,6 +137,12 @@ func (f vizFlags) validate(set map[string]bool) error {
 		return fmt.Errorf("invalid --sample %d: use a positive number of characters, or 0 to read --text", f.sample)
 	case f.sample == 0 && f.textPath == "":
 		return fmt.Errorf("missing --text: name a text file for the model to read, or pass --sample N to generate one")
+	case f.sample > maxVizSample:
+		return fmt.Errorf("invalid --sample %d: use at most %d characters, because a page that "+
+			"long is too large for a browser", f.sample, maxVizSample)
+	case f.prime != "" && f.sample == 0:
+		return fmt.Errorf("--prime needs --sample: it is the start of the generated text, " +
+			"so pass --sample N as well")
 	case f.sample > 0 && f.textPath != "":
 		return fmt.Errorf("--text and --sample exclude each other: read a text or generate one")
 	case f.find && f.sample > 0:
@@ -189,7 +239,7 @@ const excerptLen = 400
 
 // findUnits ranks units by correlation with the text features, prints the ranking and writes
 // the gallery.
-func findUnits(m *lstm.Model, text []rune, f vizFlags, stdout io.Writer) error {
+func findUnits(m *lstm.Model, text []rune, f vizFlags, stdout, stderr io.Writer) error {
 	states := []string{viz.StateH}
 	if m.Cfg.Model == lstm.CellLSTM {
 		states = append(states, viz.StateC)
@@ -207,14 +257,7 @@ func findUnits(m *lstm.Model, text []rune, f vizFlags, stdout io.Writer) error {
 		}
 		fmt.Fprintln(stdout, string(raw))
 	} else {
-		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "feature\tlayer\tstate\tunit\tr")
-		for _, fr := range ranking {
-			for _, u := range fr.Units {
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%+.3f\n", fr.Feature, u.Layer, u.State, u.Unit, u.R)
-			}
-		}
-		tw.Flush()
+		printRanking(stdout, ranking)
 	}
 	if f.out == "" {
 		return nil
@@ -223,10 +266,29 @@ func findUnits(m *lstm.Model, text []rune, f vizFlags, stdout io.Writer) error {
 	if err := writePage(f.out, page); err != nil {
 		return err
 	}
-	if !f.asJSON {
-		fmt.Fprintf(stdout, "wrote %s\n", f.out)
+	// In JSON mode stdout carries only the JSON document, so the note goes to stderr.
+	notes := stdout
+	if f.asJSON {
+		notes = stderr
 	}
+	fmt.Fprintf(notes, "wrote %s: %d panels\n", f.out, len(page.Sections))
 	return nil
+}
+
+// printRanking prints the ranking as a table, with one line for each constant feature.
+func printRanking(w io.Writer, ranking []viz.FeatureRanking) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "feature\tlayer\tstate\tunit\tr")
+	for _, fr := range ranking {
+		if fr.Constant {
+			fmt.Fprintf(tw, "%s\t-\t-\t-\tconstant over this text, so no unit correlates with it\n", fr.Feature)
+			continue
+		}
+		for _, u := range fr.Units {
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%+.3f\n", fr.Feature, u.Layer, u.State, u.Unit, u.R)
+		}
+	}
+	tw.Flush()
 }
 
 // galleryPage builds one panel per ranked unit: the excerpt where its feature varies most,
@@ -237,7 +299,12 @@ func galleryPage(tr *viz.Trace, features []viz.Feature, ranking []viz.FeatureRan
 		Summary: []string{fmt.Sprintf("Units of %s most correlated (Pearson r) with each feature of %s (%d characters).", f.dir, f.textPath, len(tr.Text))},
 		Top:     map[int][]viz.Prediction{},
 	}
+	var constant []string
 	for k, fr := range ranking {
+		if fr.Constant {
+			constant = append(constant, fr.Feature)
+			continue
+		}
 		feature := features[k]
 		start := viz.ExcerptStart(feature.Values, excerptLen)
 		end := min(start+excerptLen, len(tr.Text))
@@ -259,6 +326,9 @@ func galleryPage(tr *viz.Trace, features []viz.Feature, ranking []viz.FeatureRan
 			})
 		}
 	}
+	if len(constant) > 0 {
+		page.Summary = append(page.Summary, fmt.Sprintf("Constant over this text, so without a panel: %s.", strings.Join(constant, ", ")))
+	}
 	return page
 }
 
@@ -267,8 +337,8 @@ func writePage(path string, page viz.Page) error {
 	if err := viz.WritePage(&buf, page); err != nil {
 		return err
 	}
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		return fmt.Errorf("writing --out: %w", err)
+	if err := writeFileAtomic(path, buf.Bytes()); err != nil {
+		return fmt.Errorf("write --out %s: %w", path, err)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -234,13 +235,119 @@ func TestVizFindJSON(t *testing.T) {
 	// 7 features × 2 units, each panel a unit row and a feature row over the whole text.
 	checkRows(t, string(raw), vizText, 7*2*2)
 
-	code, table, stderr := recur(t, "viz", "--find", "--checkpoint", ck, "--text", text, "--device", "cpu")
-	if code != 0 || !strings.HasPrefix(table, "feature") || !strings.Contains(table, "in_if_block") {
-		t.Errorf("viz --find table: exit %d, stdout %q, stderr %q", code, table, stderr)
+	if !strings.Contains(stderr, "wrote "+gallery+": 14 panels") {
+		t.Errorf("stderr %q does not name the gallery and its 14 panels", stderr)
 	}
 }
 
-// TestVizChromium renders a page in headless Chromium and checks the DOM it built.
+func TestVizFindDefaultGallery(t *testing.T) {
+	ck, text := trainTinyCheckpoint(t, lstm.CellLSTM)
+	t.Chdir(t.TempDir())
+	code, table, stderr := recur(t, "viz", "--find", "--checkpoint", ck, "--text", text, "--device", "cpu")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.HasPrefix(table, "feature") || !strings.Contains(table, "in_if_block") {
+		t.Errorf("viz --find prints no ranking table:\n%s", table)
+	}
+	if !strings.Contains(table, "wrote gallery.html: 21 panels") {
+		t.Errorf("stdout does not name gallery.html and its 21 panels (7 features, 3 units each):\n%s", table)
+	}
+	if _, err := os.Stat("gallery.html"); err != nil {
+		t.Errorf("viz --find without --out wrote no gallery.html: %v", err)
+	}
+}
+
+func TestVizFindNoGallery(t *testing.T) {
+	ck, text := trainTinyCheckpoint(t, lstm.CellLSTM)
+	t.Chdir(t.TempDir())
+	code, table, stderr := recur(t, "viz", "--find", "--checkpoint", ck, "--text", text, "--device", "cpu", "--out", "")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if strings.Contains(table, "wrote") {
+		t.Errorf("viz --find --out '' reports a written file:\n%s", table)
+	}
+	if _, err := os.Stat("gallery.html"); err == nil {
+		t.Error("viz --find --out '' wrote gallery.html")
+	}
+}
+
+func TestVizFindConstantFeature(t *testing.T) {
+	ck, _ := trainTinyCheckpoint(t, lstm.CellLSTM)
+	dir := t.TempDir()
+	// vizText without its comment, so in_comment is 0 at every character.
+	plain := strings.Replace(vizText, " // c", "", 1)
+	text := writeText(t, dir, "plain.txt", plain)
+	gallery := filepath.Join(dir, "gallery.html")
+	code, table, stderr := recur(t, "viz", "--find", "--top", "2", "--checkpoint", ck, "--text", text, "--device", "cpu", "--out", gallery)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var commentLines []string
+	for _, line := range strings.Split(table, "\n") {
+		if strings.HasPrefix(line, "in_comment") {
+			commentLines = append(commentLines, line)
+		}
+	}
+	if len(commentLines) != 1 || !strings.Contains(commentLines[0], "constant over this text") {
+		t.Errorf("the table has in_comment lines %q, want one that calls it constant", commentLines)
+	}
+
+	code, stdout, stderr := recur(t, "viz", "--find", "--json", "--top", "2", "--checkpoint", ck, "--text", text, "--device", "cpu", "--out", "")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, `{"feature":"in_comment","constant":true,"units":[]}`) {
+		t.Errorf("JSON does not list in_comment as constant with no units:\n%s", stdout)
+	}
+	if !strings.Contains(stdout, `{"feature":"in_quotes","constant":false,"units":[{`) {
+		t.Errorf("JSON does not list units for in_quotes:\n%s", stdout)
+	}
+
+	raw, err := os.ReadFile(gallery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 6 varying features × 2 units, each panel a unit row and a feature row.
+	checkRows(t, string(raw), plain, 6*2*2)
+	if strings.Contains(string(raw), "<h2>in_comment") {
+		t.Error("the gallery has a panel for the constant in_comment")
+	}
+	if !strings.Contains(string(raw), "without a panel: in_comment.") {
+		t.Error("the gallery does not say that in_comment is constant")
+	}
+}
+
+func TestVizHelpListsGradFlow(t *testing.T) {
+	code, stdout, stderr := recur(t, "viz", "--help")
+	if code != 0 {
+		t.Fatalf("viz --help exited with %d: %s", code, stderr)
+	}
+	for _, want := range []string{"recur viz --grad-flow", "Flags of --grad-flow:", "-compare", "-max-distance", "-samples", "-find", "-unit"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("viz --help lacks %q:\n%s", want, stdout)
+		}
+	}
+}
+
+// chromiumFlags run headless Chromium on a local file with no network: name lookups fail, any
+// http(s) request goes to a proxy on a closed loopback port, and the background services that
+// fetch updates, sync or safe-browsing lists are off. The fixed window size makes screenshots
+// comparable.
+var chromiumFlags = []string{"--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+	"--window-size=1000,1150", "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=http://127.0.0.1:9",
+	"--disable-background-networking", "--disable-component-update", "--disable-sync",
+	"--disable-domain-reliability", "--disable-client-side-phishing-detection", "--disable-extensions",
+	"--no-pings", "--no-first-run", "--no-default-browser-check"}
+
+// TestVizChromium renders a page in headless Chromium, checks the DOM it built and takes a
+// screenshot. By default the page is one of a tiny model trained here. Two environment
+// variables let scripts/viz_docs.sh check a page it generated and keep the screenshot:
+//
+//   - RECUR_VIZ_PAGE and RECUR_VIZ_PAGE_TEXT: an existing page of recur viz and the text file
+//     it shows, checked in place of the generated page.
+//   - RECUR_VIZ_SCREENSHOT: where to write the screenshot (PNG), in place of a temporary file.
 func TestVizChromium(t *testing.T) {
 	const chromium = "/usr/bin/chromium"
 	if _, err := os.Stat(chromium); err != nil {
@@ -249,26 +356,61 @@ func TestVizChromium(t *testing.T) {
 		}
 		t.Skipf("%s is not installed; skipping the headless browser check", chromium)
 	}
-	ck, text := trainTinyCheckpoint(t, lstm.CellLSTM)
 	dir := t.TempDir()
-	out := filepath.Join(dir, "page.html")
-	if code, _, stderr := recur(t, "viz", "--checkpoint", ck, "--text", text, "--device", "cpu", "--out", out); code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr)
+	page, text := os.Getenv("RECUR_VIZ_PAGE"), os.Getenv("RECUR_VIZ_PAGE_TEXT")
+	if (page == "") != (text == "") {
+		t.Fatalf("RECUR_VIZ_PAGE is %q and RECUR_VIZ_PAGE_TEXT is %q: set both or neither", page, text)
 	}
-	flags := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-		"--disable-component-update", "--disable-sync", "--no-first-run"}
-	dom, err := exec.Command(chromium, append(flags, "--user-data-dir="+filepath.Join(dir, "profile1"), "--dump-dom", "file://"+out)...).Output()
+	if page == "" {
+		var ck string
+		ck, text = trainTinyCheckpoint(t, lstm.CellLSTM)
+		page = filepath.Join(dir, "page.html")
+		if code, _, stderr := recur(t, "viz", "--checkpoint", ck, "--text", text, "--device", "cpu", "--out", page); code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+	}
+	page, err := filepath.Abs(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pageHTML, err := os.ReadFile(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every row has a label: the units' rows and the p(char) row.
+	rows := strings.Count(string(pageHTML), `<div class="label">`)
+	if rows == 0 {
+		t.Fatalf("%s has no labelled rows", page)
+	}
+
+	dom, err := exec.Command(chromium, append(chromiumFlags, "--user-data-dir="+filepath.Join(dir, "profile1"), "--dump-dom", "file://"+page)...).Output()
 	if err != nil {
 		t.Fatalf("chromium --dump-dom: %v", err)
 	}
-	checkRows(t, string(dom), vizText, 2)
-	shot := filepath.Join(dir, "page.png")
-	cmd := exec.Command(chromium, append(flags, "--user-data-dir="+filepath.Join(dir, "profile2"), "--screenshot="+shot, "file://"+out)...)
+	checkRows(t, string(dom), string(want), rows)
+
+	shot := os.Getenv("RECUR_VIZ_SCREENSHOT")
+	if shot == "" {
+		shot = filepath.Join(dir, "page.png")
+	}
+	if shot, err = filepath.Abs(shot); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(shot) // so that a stale file cannot pass the check below
+	cmd := exec.Command(chromium, append(chromiumFlags, "--user-data-dir="+filepath.Join(dir, "profile2"), "--screenshot="+shot, "file://"+page)...)
 	if raw, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("chromium --screenshot: %v\n%s", err, raw)
 	}
-	if info, err := os.Stat(shot); err != nil || info.Size() == 0 {
+	raw, err := os.ReadFile(shot)
+	if err != nil {
 		t.Fatalf("chromium wrote no screenshot at %s: %v", shot, err)
+	}
+	if !bytes.HasPrefix(raw, []byte("\x89PNG\r\n\x1a\n")) {
+		t.Errorf("the screenshot %s is not a PNG file", shot)
 	}
 }
 
@@ -282,7 +424,7 @@ func TestVizFindFilter(t *testing.T) {
 	writeText(t, tree, "a.txt", string(raw))
 	// A character outside the model's vocabulary, so reading this file is an error.
 	writeText(t, tree, "b.go", "§§§\n")
-	code, stdout, stderr := recur(t, "viz", "--find", "--json", "--checkpoint", ck, "--text", tree, "--filter", "*.txt", "--device", "cpu")
+	code, stdout, stderr := recur(t, "viz", "--find", "--json", "--checkpoint", ck, "--text", tree, "--filter", "*.txt", "--device", "cpu", "--out", "")
 	if code != 0 {
 		t.Fatalf("viz --find --filter '*.txt' exited with %d: %s", code, stderr)
 	}

@@ -3,6 +3,7 @@ package enginetest
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/recur-ml/recur/cuda"
@@ -13,20 +14,24 @@ import (
 // the GPU check, where a skipped test would hide a broken installation.
 const requireCUDAEnv = "RECUR_REQUIRE_CUDA"
 
-// TestCUDA runs the suite on the CUDA backend in each precision, on GPU 0. Without a usable
-// GPU it skips, also under CI=true, because CI machines have none; with RECUR_REQUIRE_CUDA=1
-// it fails instead.
+// TestCUDA runs the suite on the CUDA backend in each precision, on GPU 0, and once more at
+// fp32 with the wavefront option, whose stacks run each layer on its own stream. Without a
+// usable GPU it skips, also under CI=true, because CI machines have none; with
+// RECUR_REQUIRE_CUDA=1 it fails instead.
 func TestCUDA(t *testing.T) {
 	precisions := []struct {
-		name string
-		tols Tolerances
+		name      string
+		precision string
+		wavefront bool
+		tols      Tolerances
 	}{
-		{"fp32", DefaultFloat32},
-		{"tf32", TF32},
-		{"bf16", BF16},
+		{"fp32", "fp32", false, DefaultFloat32},
+		{"tf32", "tf32", false, TF32},
+		{"bf16", "bf16", false, BF16},
+		{"fp32-wavefront", "fp32", true, DefaultFloat32},
 	}
 	for _, p := range precisions {
-		opts := engine.CUDAOptions{Device: 0, Precision: p.name}
+		opts := engine.CUDAOptions{Device: 0, Precision: p.precision, Wavefront: p.wavefront}
 		t.Run(p.name, func(t *testing.T) {
 			// The probe stays open during the suite, so that the GPU's primary context is
 			// created once instead of once per subtest.
@@ -36,6 +41,7 @@ func TestCUDA(t *testing.T) {
 			}
 			defer probe.Close()
 			t.Logf("backend: %s", probe.Name())
+			checkLibraryFiles(t, probe.Info())
 
 			Run(t, func(t *testing.T) engine.Backend {
 				be, err := engine.NewCUDA(opts)
@@ -45,6 +51,27 @@ func TestCUDA(t *testing.T) {
 				return be
 			}, p.tols)
 		})
+	}
+}
+
+// checkLibraryFiles checks that Load reports the driver and cuBLAS as files that exist, named
+// by absolute paths, rather than as the names passed to dlopen.
+func checkLibraryFiles(t *testing.T, info cuda.Info) {
+	t.Helper()
+	t.Logf("driver %s, cuBLAS %s (opened as %s)", info.DriverPath, info.CUBLASPath,
+		info.CUBLASName)
+	for _, lib := range []struct{ name, path string }{
+		{"driver", info.DriverPath},
+		{"cuBLAS", info.CUBLASPath},
+	} {
+		if !filepath.IsAbs(lib.path) {
+			t.Errorf("the %s library is reported as %q, want an absolute path", lib.name,
+				lib.path)
+			continue
+		}
+		if _, err := os.Stat(lib.path); err != nil {
+			t.Errorf("the %s library %s: %v", lib.name, lib.path, err)
+		}
 	}
 }
 

@@ -55,16 +55,14 @@ func TestFakeCUDADriver(t *testing.T) {
 	if regexp.MustCompile(`(?m)^\s*--- SKIP: TestCUDA`).Match(out) {
 		t.Errorf("TestCUDA or one of its subtests skipped on the fake driver:\n%s", out)
 	}
-	for _, name := range []string{"TestCUDA", "TestCUDA/fp32", "TestCUDA/tf32", "TestCUDA/bf16"} {
+	for _, name := range []string{"TestCUDA", "TestCUDA/fp32", "TestCUDA/tf32", "TestCUDA/bf16",
+		"TestCUDA/fp32-wavefront"} {
 		pattern := `(?m)^\s*--- PASS: ` + regexp.QuoteMeta(name) + ` \(`
 		if !regexp.MustCompile(pattern).Match(out) {
 			t.Errorf("the output has no PASS line for %s:\n%s", name, out)
 		}
 	}
 }
-
-// buildFakeCUDA compiles cuda/testdata/fakecuda into a temporary folder as libcuda.so.1,
-// with libcublas.so linked to it, and returns the folder.
 
 // violationLines returns the lines of out that report misuse.
 func violationLines(out []byte) string {

@@ -24,7 +24,7 @@ func testGRUForward(e *env) {
 		xgWhole, xgView := e.padded(xg, 3, 1)
 		hgWhole, hgView := e.padded(hg, 2, 2)
 
-		e.be.GRUForward(xgView, hgView, hPrevView, hView, B, H)
+		e.be.GRUForward(xgView, hgView, nil, hPrevView, hView, B, H)
 
 		act, h := cpuref.GRUCellForward(float64s(xg), float64s(hg), float64s(hPrev), B, H)
 		e.compare(kindActivation, "xg "+name, e.download(xgView), act)
@@ -34,6 +34,39 @@ func testGRUForward(e *env) {
 		e.checkGuard("xg "+name, xgWhole, 3, len(xg))
 		e.checkGuard("hg "+name, hgWhole, 2, len(hg))
 		e.checkGuard("h "+name, hWhole, 1, 2*B*H)
+	}
+}
+
+// testGRUForwardBias checks the bias_hh that GRUForward adds into hg: hg afterwards holds the
+// float32 sums hg + bhh, exactly, and the gates and h are those of the biased projections.
+func testGRUForwardBias(e *env) {
+	for _, s := range cellShapes {
+		B, H := s.B, s.H
+		name := fmt.Sprintf("B=%d H=%d", B, H)
+		xg := e.uniform(B*3*H, -4, 4)
+		hg := e.uniform(B*3*H, -4, 4)
+		bhh := e.uniform(3*H, -1, 1)
+		hPrev := e.uniform(B*H, -1, 1)
+		_, xgView := e.padded(xg, 1, 2)
+		hgWhole, hgView := e.padded(hg, 2, 1)
+		bhhWhole, bhhView := e.padded(bhh, 1, 1)
+		_, hPrevView := e.padded(hPrev, 2, 2)
+		hWhole, hView := e.padded(make([]float32, B*H), 1, 3)
+
+		e.be.GRUForward(xgView, hgView, bhhView, hPrevView, hView, B, H)
+
+		biased := make([]float32, len(hg))
+		for i := range hg {
+			biased[i] = hg[i] + bhh[i%(3*H)]
+		}
+		act, h := cpuref.GRUCellForward(float64s(xg), float64s(biased), float64s(hPrev), B, H)
+		e.exact("hg "+name+" holds hg + bhh", e.download(hgView), biased)
+		e.compare(kindActivation, "xg "+name, e.download(xgView), act)
+		e.compare(kindActivation, "h "+name, e.download(hView), h)
+		e.exact("bhh "+name+" is not written", e.download(bhhView), bhh)
+		e.checkGuard("hg "+name, hgWhole, 2, len(hg))
+		e.checkGuard("bhh "+name, bhhWhole, 1, len(bhh))
+		e.checkGuard("h "+name, hWhole, 1, B*H)
 	}
 }
 

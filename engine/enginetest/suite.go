@@ -46,6 +46,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) engine.Backend, tols Tolera
 		{"LSTMForward", testLSTMForward},
 		{"LSTMBackward", testLSTMBackward},
 		{"GRUForward", testGRUForward},
+		{"GRUForwardBias", testGRUForwardBias},
 		{"GRUBackward", testGRUBackward},
 		{"RNNForward", testRNNForward},
 		{"RNNBackward", testRNNBackward},

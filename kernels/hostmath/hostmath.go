@@ -22,9 +22,10 @@ static void lstm_gates_backward(const float *gates, const float *c_prev, const f
 	}
 }
 
-static void gru_gates_forward(float *xg, const float *hg, const float *h_prev, float *h, int B, int H) {
+static void gru_gates_forward(float *xg, float *hg, const float *bhh, const float *h_prev, float *h, int B,
+                              int H) {
 	for (int unit = 0; unit < B * H; unit++) {
-		recur_gru_gates_forward_unit(unit, xg, hg, h_prev, h, H);
+		recur_gru_gates_forward_unit(unit, xg, hg, bhh, h_prev, h, H);
 	}
 }
 
@@ -108,21 +109,33 @@ static void clip_scale(float *g, int n, const float *norm, float max_norm) {
 	}
 }
 
+// finite_guard as one block of `threads` threads: __syncthreads_and becomes a loop over the threads' shares.
+static void finite_guard(const float *norm, const float *x, int n, float *guard, int threads) {
+	int finite = 1;
+	for (int t = 0; t < threads; t++) {
+		finite = finite && recur_all_finite_strided(x, n, t, threads);
+	}
+	guard[0] = recur_guard_value(norm[0], finite);
+}
+
+// The optimizer kernels, with their update guard as in recur_kernels.cu.
+
 static void adam_step(float *p, const float *g, float *m, float *v, int n, float lr, float beta1, float beta2,
-                      float eps, float bias_correction1, float bias_correction2) {
-	for (int i = 0; i < n; i++) {
+                      float eps, float bias_correction1, float bias_correction2, const float *guard) {
+	for (int i = 0; i < n && recur_update_allowed(guard); i++) {
 		recur_adam_element(i, p, g, m, v, lr, beta1, beta2, eps, bias_correction1, bias_correction2);
 	}
 }
 
-static void sgd_step(float *p, const float *g, float *buf, int n, float lr, float momentum) {
-	for (int i = 0; i < n; i++) {
+static void sgd_step(float *p, const float *g, float *buf, int n, float lr, float momentum, const float *guard) {
+	for (int i = 0; i < n && recur_update_allowed(guard); i++) {
 		recur_sgd_element(i, p, g, buf, lr, momentum);
 	}
 }
 
-static void rmsprop_step(float *p, const float *g, float *sq, int n, float lr, float alpha, float eps) {
-	for (int i = 0; i < n; i++) {
+static void rmsprop_step(float *p, const float *g, float *sq, int n, float lr, float alpha, float eps,
+                         const float *guard) {
+	for (int i = 0; i < n && recur_update_allowed(guard); i++) {
 		recur_rmsprop_element(i, p, g, sq, lr, alpha, eps);
 	}
 }
@@ -312,15 +325,19 @@ func LSTMGatesBackward(gates, cPrev, c, dhOut, dhRec, dc, dgates []float32, B, H
 }
 
 // GRUGatesForward runs gru_gates_forward: it activates xg [B×3H] in place, given the recurrent
-// pre-activations hg [B×3H], and writes h [B×H]. h may be hPrev.
-func GRUGatesForward(xg, hg, hPrev, h []float32, B, H int) {
+// projections hg [B×3H], and writes h [B×H]. When bhh [3H] is not nil, it first adds bhh to
+// every row of hg, in place. h may be hPrev.
+func GRUGatesForward(xg, hg, bhh, hPrev, h []float32, B, H int) {
 	const op = "GRUGatesForward"
 	checkShape(op, B, 3, H)
 	checkLen(op, "xg", len(xg), B*3*H)
 	checkLen(op, "hg", len(hg), B*3*H)
+	if bhh != nil {
+		checkLen(op, "bhh", len(bhh), 3*H)
+	}
 	checkLen(op, "hPrev", len(hPrev), B*H)
 	checkLen(op, "h", len(h), B*H)
-	C.gru_gates_forward(floats(xg), floats(hg), floats(hPrev), floats(h), C.int(B), C.int(H))
+	C.gru_gates_forward(floats(xg), floats(hg), floats(bhh), floats(hPrev), floats(h), C.int(B), C.int(H))
 }
 
 // GRUGatesBackward runs gru_gates_backward. xg contains the activated gates and dhRec may be nil.
@@ -487,30 +504,54 @@ func ClipScale(g, norm []float32, maxNorm float32) {
 	C.clip_scale(floats(g), C.int(len(g)), floats(norm), C.float(maxNorm))
 }
 
+// FiniteGuard runs finite_guard with one block of threads threads: guard[0] = norm[0] when every
+// element of x is finite, else NaN.
+func FiniteGuard(norm, x, guard []float32, threads int) {
+	checkThreads("FiniteGuard", threads)
+	checkLen("FiniteGuard", "norm", len(norm), 1)
+	checkLen("FiniteGuard", "guard", len(guard), 1)
+	C.finite_guard(floats(norm), floats(x), C.int(len(x)), floats(guard), C.int(threads))
+}
+
+// checkGuard panics unless guard is nil or has an element for the optimizer kernels to read.
+func checkGuard(op string, guard []float32) {
+	if guard != nil {
+		checkLen(op, "guard", len(guard), 1)
+	}
+}
+
 // AdamStep runs adam_step over len(p) parameters. The caller passes the bias corrections
-// 1−beta1^t and 1−beta2^t of step t, as the backend does.
-func AdamStep(p, g, m, v []float32, lr, beta1, beta2, eps, biasCorrection1, biasCorrection2 float32) {
+// 1−beta1^t and 1−beta2^t of step t, as the backend does. With guard not nil, the update is
+// skipped unless guard[0] is finite.
+func AdamStep(p, g, m, v []float32, lr, beta1, beta2, eps, biasCorrection1, biasCorrection2 float32,
+	guard []float32) {
 	const op = "AdamStep"
 	checkShape(op, len(p))
 	for name, x := range map[string][]float32{"g": g, "m": m, "v": v} {
 		checkLen(op, name, len(x), len(p))
 	}
+	checkGuard(op, guard)
 	C.adam_step(floats(p), floats(g), floats(m), floats(v), C.int(len(p)), C.float(lr), C.float(beta1),
-		C.float(beta2), C.float(eps), C.float(biasCorrection1), C.float(biasCorrection2))
+		C.float(beta2), C.float(eps), C.float(biasCorrection1), C.float(biasCorrection2), floats(guard))
 }
 
-// SGDStep runs sgd_step over len(p) parameters.
-func SGDStep(p, g, buf []float32, lr, momentum float32) {
+// SGDStep runs sgd_step over len(p) parameters, skipped unless guard is nil or guard[0] is
+// finite.
+func SGDStep(p, g, buf []float32, lr, momentum float32, guard []float32) {
 	checkShape("SGDStep", len(p))
 	checkLen("SGDStep", "g", len(g), len(p))
 	checkLen("SGDStep", "buf", len(buf), len(p))
-	C.sgd_step(floats(p), floats(g), floats(buf), C.int(len(p)), C.float(lr), C.float(momentum))
+	checkGuard("SGDStep", guard)
+	C.sgd_step(floats(p), floats(g), floats(buf), C.int(len(p)), C.float(lr), C.float(momentum), floats(guard))
 }
 
-// RMSpropStep runs rmsprop_step over len(p) parameters.
-func RMSpropStep(p, g, sq []float32, lr, alpha, eps float32) {
+// RMSpropStep runs rmsprop_step over len(p) parameters, skipped unless guard is nil or guard[0]
+// is finite.
+func RMSpropStep(p, g, sq []float32, lr, alpha, eps float32, guard []float32) {
 	checkShape("RMSpropStep", len(p))
 	checkLen("RMSpropStep", "g", len(g), len(p))
 	checkLen("RMSpropStep", "sq", len(sq), len(p))
-	C.rmsprop_step(floats(p), floats(g), floats(sq), C.int(len(p)), C.float(lr), C.float(alpha), C.float(eps))
+	checkGuard("RMSpropStep", guard)
+	C.rmsprop_step(floats(p), floats(g), floats(sq), C.int(len(p)), C.float(lr), C.float(alpha), C.float(eps),
+		floats(guard))
 }

@@ -247,7 +247,7 @@ func TestGRUGatesForward(t *testing.T) {
 		t.Run(fmt.Sprintf("B=%d,H=%d", B, H), func(t *testing.T) {
 			xgIn, hg, hPrev := gruInputs(rng, B, H)
 			xg, hgCopy, h := slices.Clone(xgIn), slices.Clone(hg), make([]float32, B*H)
-			GRUGatesForward(xg, hgCopy, hPrev, h, B, H)
+			GRUGatesForward(xg, hgCopy, nil, hPrev, h, B, H)
 
 			act, wantH := cpuref.GRUCellForward(widen(xgIn), widen(hg), widen(hPrev), B, H)
 			assertClose(t, "xg", xg, act, activationAtol, activationRtol)
@@ -256,9 +256,38 @@ func TestGRUGatesForward(t *testing.T) {
 
 			// h may be the same tensor as hPrev.
 			state, xgInPlace := slices.Clone(hPrev), slices.Clone(xgIn)
-			GRUGatesForward(xgInPlace, hg, state, state, B, H)
+			GRUGatesForward(xgInPlace, hg, nil, state, state, B, H)
 			assertBitsEqual(t, "h written over hPrev", state, h)
 			assertBitsEqual(t, "xg with h written over hPrev", xgInPlace, xg)
+		})
+	}
+}
+
+// TestGRUGatesForwardAddsBias checks the bias_hh that gru_gates_forward adds: hg afterwards holds
+// the float32 sum hg + bhh, bit for bit as a separate add_bias would leave it, and the gates and h
+// are those of the biased projections.
+func TestGRUGatesForwardAddsBias(t *testing.T) {
+	rng := newRNG()
+	for _, shape := range gruShapes {
+		B, H := shape[0], shape[1]
+		t.Run(fmt.Sprintf("B=%d,H=%d", B, H), func(t *testing.T) {
+			xgIn, hgIn, hPrev := gruInputs(rng, B, H)
+			bhh := randomFloats(rng, 3*H, 1)
+			xg, hg, h := slices.Clone(xgIn), slices.Clone(hgIn), make([]float32, B*H)
+			GRUGatesForward(xg, hg, bhh, hPrev, h, B, H)
+
+			biased := slices.Clone(hgIn)
+			AddBias(biased, bhh, B, 3*H)
+			assertBitsEqual(t, "hg after forward with bias", hg, biased)
+			act, wantH := cpuref.GRUCellForward(widen(xgIn), widen(biased), widen(hPrev), B, H)
+			assertClose(t, "xg", xg, act, activationAtol, activationRtol)
+			assertClose(t, "h", h, wantH, activationAtol, activationRtol)
+
+			// The fused bias gives the same bits as add_bias followed by the unbiased kernel.
+			xgSplit, hSplit := slices.Clone(xgIn), make([]float32, B*H)
+			GRUGatesForward(xgSplit, biased, nil, hPrev, hSplit, B, H)
+			assertBitsEqual(t, "xg against add_bias then forward", xg, xgSplit)
+			assertBitsEqual(t, "h against add_bias then forward", h, hSplit)
 		})
 	}
 }
@@ -269,7 +298,7 @@ func TestGRUGatesBackward(t *testing.T) {
 		B, H := shape[0], shape[1]
 		xgIn, hg, hPrev := gruInputs(rng, B, H)
 		xg, h := slices.Clone(xgIn), make([]float32, B*H)
-		GRUGatesForward(xg, hg, hPrev, h, B, H)
+		GRUGatesForward(xg, hg, nil, hPrev, h, B, H)
 		dhOut, dhRec := randomFloats(rng, B*H, 1), randomFloats(rng, B*H, 1)
 
 		for _, withRec := range []bool{true, false} {
@@ -706,7 +735,7 @@ func TestAdamStep(t *testing.T) {
 		// The backend computes the bias corrections on the host in float64 and passes them as float32.
 		bc1 := float32(1 - math.Pow(float64(beta1), float64(step)))
 		bc2 := float32(1 - math.Pow(float64(beta2), float64(step)))
-		AdamStep(p, g, m, v, lr, beta1, beta2, eps, bc1, bc2)
+		AdamStep(p, g, m, v, lr, beta1, beta2, eps, bc1, bc2, nil)
 		cpuref.AdamStep(wantP, widen(g), wantM, wantV, float64(lr), float64(beta1), float64(beta2),
 			float64(eps), step)
 
@@ -725,7 +754,7 @@ func TestSGDStep(t *testing.T) {
 		wantP, wantBuf := widen(p), make([]float64, n)
 		for step := 1; step <= 3; step++ {
 			g := randomFloats(rng, n, 1)
-			SGDStep(p, g, buf, 0.1, momentum)
+			SGDStep(p, g, buf, 0.1, momentum, nil)
 			cpuref.SGDStep(wantP, widen(g), wantBuf, float64(float32(0.1)), float64(momentum))
 			name := fmt.Sprintf("after step %d with momentum %v", step, momentum)
 			assertClose(t, "p "+name, p, wantP, paramAtol, paramRtol)
@@ -743,10 +772,85 @@ func TestRMSpropStep(t *testing.T) {
 	wantP, wantSq := widen(p), make([]float64, n)
 	for step := 1; step <= 3; step++ {
 		g := randomFloats(rng, n, 1)
-		RMSpropStep(p, g, sq, lr, alpha, eps)
+		RMSpropStep(p, g, sq, lr, alpha, eps, nil)
 		cpuref.RMSpropStep(wantP, widen(g), wantSq, float64(lr), float64(alpha), float64(eps))
 		assertClose(t, fmt.Sprintf("p after step %d", step), p, wantP, paramAtol, paramRtol)
 		assertClose(t, fmt.Sprintf("sq after step %d", step), sq, wantSq, squaredStateAtol, stateRtol)
+	}
+}
+
+func TestFiniteGuard(t *testing.T) {
+	const n = 600 // more than one element per thread, so every thread's share is checked
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	norm := []float32{2.5}
+	for _, threads := range []int{1, 7, ReduceThreads} {
+		finite := randomFloats(newRNG(), n, 10)
+		guard := []float32{-1}
+		FiniteGuard(norm, finite, guard, threads)
+		if guard[0] != norm[0] {
+			t.Errorf("%d threads, finite losses: guard %v, want the norm %v", threads, guard[0], norm[0])
+		}
+		FiniteGuard(norm, nil, guard, threads)
+		if guard[0] != norm[0] {
+			t.Errorf("%d threads, no losses: guard %v, want the norm %v", threads, guard[0], norm[0])
+		}
+		for _, i := range []int{0, 1, threads - 1, threads, n - 1} {
+			for _, bad := range []float32{nan, inf, -inf} {
+				x := slices.Clone(finite)
+				x[i] = bad
+				FiniteGuard(norm, x, guard, threads)
+				if !math.IsNaN(float64(guard[0])) {
+					t.Errorf("%d threads, loss %d = %v: guard %v, want NaN", threads, i, bad, guard[0])
+				}
+			}
+		}
+		for _, badNorm := range []float32{nan, inf} {
+			FiniteGuard([]float32{badNorm}, finite, guard, threads)
+			if !math.IsNaN(float64(guard[0])) && !math.IsInf(float64(guard[0]), 0) {
+				t.Errorf("%d threads, norm %v: guard %v, want a non-finite value", threads, badNorm,
+					guard[0])
+			}
+		}
+	}
+}
+
+// TestOptimizerGuard checks that each optimizer kernel applies its update when its guard is
+// finite, exactly as without a guard, and leaves the parameters and state untouched when the
+// guard is NaN or infinite.
+func TestOptimizerGuard(t *testing.T) {
+	const n = 37
+	rng := newRNG()
+	p0, g := randomFloats(rng, n, 1), randomFloats(rng, n, 1)
+	s0 := randomFloats(rng, n, 1)
+	for i := range s0 {
+		s0[i] *= s0[i] // valid second moments for Adam's v and RMSprop's sq
+	}
+	steps := map[string]func(p, s []float32, guard []float32){
+		"adam": func(p, s, guard []float32) {
+			m := slices.Clone(s0)
+			AdamStep(p, g, m, s, 1e-2, 0.9, 0.999, 1e-8, 0.1, 0.001, guard)
+		},
+		"sgd":     func(p, s, guard []float32) { SGDStep(p, g, s, 0.1, 0.9, guard) },
+		"rmsprop": func(p, s, guard []float32) { RMSpropStep(p, g, s, 1e-2, 0.99, 1e-8, guard) },
+	}
+	for name, step := range steps {
+		wantP, wantS := slices.Clone(p0), slices.Clone(s0)
+		step(wantP, wantS, nil)
+		if slices.Equal(wantP, p0) {
+			t.Fatalf("%s without a guard left the parameters unchanged", name)
+		}
+
+		p, s := slices.Clone(p0), slices.Clone(s0)
+		step(p, s, []float32{3})
+		assertBitsEqual(t, name+" p with a finite guard", p, wantP)
+		assertBitsEqual(t, name+" state with a finite guard", s, wantS)
+
+		for _, bad := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+			p, s := slices.Clone(p0), slices.Clone(s0)
+			step(p, s, []float32{float32(bad)})
+			assertBitsEqual(t, fmt.Sprintf("%s p with guard %v", name, bad), p, p0)
+			assertBitsEqual(t, fmt.Sprintf("%s state with guard %v", name, bad), s, s0)
+		}
 	}
 }
 

@@ -18,9 +18,16 @@
 // with "fakecuda: violation:" to stderr, and the Go test fails on that line. A Go program exits
 // without running C destructors, so the line is printed at once instead of being counted.
 //
+// Stream capture records the work queued while it lasts into a graph instead of running it,
+// and cuGraphLaunch queues a copy of that work. So a replay runs the captured kernels with
+// their captured arguments, and a copy from page-locked memory reads that memory when the
+// replay runs, as on a GPU. While a capture lasts, the calls that the driver forbids in
+// global capture mode (synchronization, allocation, a copy to or from pageable memory) fail
+// with CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED and invalidate the capture.
+//
 // NOTE: all streams share one queue in submission order, so a missing cuStreamWaitEvent
-// between two streams goes unnoticed. The graph functions are not exported, so recur runs
-// without CUDA graphs here.
+// between two streams goes unnoticed, and the work of every stream goes into a capture, not
+// only that of the streams that joined it through an event.
 #define _GNU_SOURCE
 #include <math.h>
 #include <pthread.h>
@@ -45,6 +52,9 @@ typedef unsigned long long CUdeviceptr;
 #define E_INVALID_HANDLE 400   // CUDA_ERROR_INVALID_HANDLE
 #define E_NOT_FOUND 500        // CUDA_ERROR_NOT_FOUND
 #define E_NOT_READY 600        // CUDA_ERROR_NOT_READY
+#define E_ILLEGAL_STATE 401    // CUDA_ERROR_ILLEGAL_STATE
+#define E_CAPTURE_UNSUPPORTED 900 // CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED
+#define E_CAPTURE_INVALIDATED 901 // CUDA_ERROR_STREAM_CAPTURE_INVALIDATED
 
 // cuDeviceGetAttribute's attributes (CUdevice_attribute) that recur reads.
 #define ATTR_MULTIPROCESSOR_COUNT 16
@@ -147,11 +157,37 @@ typedef struct op {
 static op *qhead, *qtail;
 static long long queued_total;
 
+// The capture in progress: the stream that began it, or NULL, and the work recorded so far.
+static void *capture_stream;
+static op *chead, *ctail;
+static int capture_invalid; // a forbidden call invalidated the capture
+
 static void enqueue(op *o) {
 	o->next = NULL;
+	if (capture_stream) {
+		if (ctail) ctail->next = o; else chead = o;
+		ctail = o;
+		return;
+	}
 	if (qtail) qtail->next = o; else qhead = o;
 	qtail = o;
 	queued_total++;
+}
+
+// capture_forbids fails call when a capture is in progress, as the driver does in global
+// capture mode, and invalidates the capture. The caller holds mu.
+static CUresult capture_forbids(const char *call) {
+	(void)call;
+	if (!capture_stream) return OK;
+	capture_invalid = 1;
+	return E_CAPTURE_UNSUPPORTED;
+}
+
+static CUresult capture_forbids_locked(const char *call) {
+	pthread_mutex_lock(&mu);
+	CUresult r = capture_forbids(call);
+	pthread_mutex_unlock(&mu);
+	return r;
 }
 
 static void run_kernel(op *o);
@@ -316,7 +352,7 @@ static CUresult do_free(void *p, int pinned) {
 
 CUresult cuMemAlloc_v2(CUdeviceptr *p, size_t n) {
 	CUresult r = need_ctx("cuMemAlloc_v2");
-	if (r) return r;
+	if (r || (r = capture_forbids_locked("cuMemAlloc_v2"))) return r;
 	void *mem;
 	if ((r = do_alloc(&mem, n, 0))) return r;
 	*p = (CUdeviceptr)(uintptr_t)mem;
@@ -324,17 +360,17 @@ CUresult cuMemAlloc_v2(CUdeviceptr *p, size_t n) {
 }
 CUresult cuMemFree_v2(CUdeviceptr p) {
 	CUresult r = need_ctx("cuMemFree_v2");
-	if (r) return r;
+	if (r || (r = capture_forbids_locked("cuMemFree_v2"))) return r;
 	return do_free((void *)(uintptr_t)p, 0);
 }
 CUresult cuMemAllocHost_v2(void **p, size_t n) {
 	CUresult r = need_ctx("cuMemAllocHost_v2");
-	if (r) return r;
+	if (r || (r = capture_forbids_locked("cuMemAllocHost_v2"))) return r;
 	return do_alloc(p, n, 1);
 }
 CUresult cuMemFreeHost(void *p) {
 	CUresult r = need_ctx("cuMemFreeHost");
-	if (r) return r;
+	if (r || (r = capture_forbids_locked("cuMemFreeHost"))) return r;
 	return do_free(p, 1);
 }
 
@@ -352,6 +388,7 @@ static CUresult check_dev(const char *call, CUdeviceptr p, size_t n) {
 CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src, size_t n) {
 	CUresult r = need_ctx("cuMemcpyHtoD_v2");
 	if (r || (r = check_dev("cuMemcpyHtoD_v2", dst, n))) return r;
+	if ((r = capture_forbids_locked("cuMemcpyHtoD_v2"))) return r;
 	pthread_mutex_lock(&mu);
 	flush();
 	memcpy((void *)(uintptr_t)dst, src, n);
@@ -361,6 +398,7 @@ CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src, size_t n) {
 CUresult cuMemcpyDtoH_v2(void *dst, CUdeviceptr src, size_t n) {
 	CUresult r = need_ctx("cuMemcpyDtoH_v2");
 	if (r || (r = check_dev("cuMemcpyDtoH_v2", src, n))) return r;
+	if ((r = capture_forbids_locked("cuMemcpyDtoH_v2"))) return r;
 	pthread_mutex_lock(&mu);
 	flush();
 	memcpy(dst, (void *)(uintptr_t)src, n);
@@ -372,6 +410,10 @@ CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size_t n, void *
 	CUresult r = need_ctx("cuMemcpyHtoDAsync_v2");
 	if (r || (r = check_dev("cuMemcpyHtoDAsync_v2", dst, n))) return r;
 	pthread_mutex_lock(&mu);
+	if (!range_ok(src, n, 1) && (r = capture_forbids("cuMemcpyHtoDAsync_v2"))) {
+		pthread_mutex_unlock(&mu);
+		return r;
+	}
 	op *o = calloc(1, sizeof *o);
 	o->kind = OP_COPY;
 	o->dst = (void *)(uintptr_t)dst;
@@ -393,6 +435,10 @@ CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t n, void *stream
 	CUresult r = need_ctx("cuMemcpyDtoHAsync_v2");
 	if (r || (r = check_dev("cuMemcpyDtoHAsync_v2", src, n))) return r;
 	pthread_mutex_lock(&mu);
+	if (!range_ok(dst, n, 1) && (r = capture_forbids("cuMemcpyDtoHAsync_v2"))) {
+		pthread_mutex_unlock(&mu);
+		return r;
+	}
 	op *o = calloc(1, sizeof *o);
 	o->kind = OP_COPY;
 	o->dst = dst;
@@ -449,7 +495,7 @@ static const struct {
 } kernels[] = {
 	{"lstm_gates_forward", "ppppii"},
 	{"lstm_gates_backward", "pppppppii"},
-	{"gru_gates_forward", "ppppii"},
+	{"gru_gates_forward", "pppppii"},
 	{"gru_gates_backward", "ppppppppii"},
 	{"rnn_forward", "ppi"},
 	{"rnn_backward", "ppppi"},
@@ -458,7 +504,7 @@ static const struct {
 	{"embedding_forward", "pppii"},
 	{"embedding_backward", "pppii"},
 	{"softmax_xent", "ppppiif"},
-	{"dropout", "ppifuu"},
+	{"dropout", "ppifuup"},
 	{"fill", "pif"},
 	{"axpy", "fppi"},
 	{"mul", "ppi"},
@@ -466,9 +512,10 @@ static const struct {
 	{"sum_squares_partial", "pip"},
 	{"sum_squares_final", "pip"},
 	{"clip_scale", "pipf"},
-	{"adam_step", "ppppiffffff"},
-	{"sgd_step", "pppiff"},
-	{"rmsprop_step", "pppifff"},
+	{"finite_guard", "ppip"},
+	{"adam_step", "ppppiffffffpp"},
+	{"sgd_step", "pppiffp"},
+	{"rmsprop_step", "pppifffp"},
 };
 #define NKERNELS (int)(sizeof kernels / sizeof kernels[0])
 static int function_ids[NKERNELS];
@@ -543,8 +590,8 @@ static void run_kernel(op *o) {
 					P(6), I(8));
 	} else if (!strcmp(name, "gru_gates_forward")) {
 		for (long long u = 0; u < total; u++)
-			if (u < (long long)I(4) * I(5))
-				recur_gru_gates_forward_unit((int)u, P(0), P(1), P(2), P(3), I(5));
+			if (u < (long long)I(5) * I(6))
+				recur_gru_gates_forward_unit((int)u, P(0), P(1), P(2), P(3), P(4), I(6));
 	} else if (!strcmp(name, "gru_gates_backward")) {
 		for (long long u = 0; u < total; u++)
 			if (u < (long long)I(8) * I(9))
@@ -597,8 +644,9 @@ static void run_kernel(op *o) {
 				dx[j] = recur_xent_grad(x[j], top, sum, scale, j == target);
 		}
 	} else if (!strcmp(name, "dropout")) {
+		unsigned long long first = P(6) ? *(const unsigned long long *)P(6) : U(5);
 		for (long long i = 0; i < total && i < I(2); i++)
-			recur_dropout_element((int)i, P(0), P(1), F(3), U(4), U(5));
+			recur_dropout_element((int)i, P(0), P(1), F(3), U(4), first);
 	} else if (!strcmp(name, "fill")) {
 		for (long long i = 0; i < total && i < I(1); i++) recur_fill_element((int)i, P(0), F(2));
 	} else if (!strcmp(name, "axpy")) {
@@ -626,15 +674,24 @@ static void run_kernel(op *o) {
 		float factor = recur_clip_factor(((const float *)P(2))[0], F(3));
 		for (long long i = 0; i < total && i < I(1); i++)
 			if (factor != 1.0f) recur_scale_element((int)i, P(0), factor);
+	} else if (!strcmp(name, "finite_guard")) {
+		int finite = 1, threads = (int)o->block;
+		for (int t = 0; t < threads; t++)
+			finite = finite && recur_all_finite_strided(P(1), I(2), t, threads);
+		((float *)P(3))[0] = recur_guard_value(((const float *)P(0))[0], finite);
 	} else if (!strcmp(name, "adam_step")) {
-		for (long long i = 0; i < total && i < I(4); i++)
-			recur_adam_element((int)i, P(0), P(1), P(2), P(3), F(5), F(6), F(7), F(8), F(9),
-				F(10));
+		float bc1 = F(9), bc2 = F(10);
+		if (P(11)) {
+			bc1 = ((const float *)P(11))[0];
+			bc2 = ((const float *)P(11))[1];
+		}
+		for (long long i = 0; i < total && i < I(4) && recur_update_allowed(P(12)); i++)
+			recur_adam_element((int)i, P(0), P(1), P(2), P(3), F(5), F(6), F(7), F(8), bc1, bc2);
 	} else if (!strcmp(name, "sgd_step")) {
-		for (long long i = 0; i < total && i < I(3); i++)
+		for (long long i = 0; i < total && i < I(3) && recur_update_allowed(P(6)); i++)
 			recur_sgd_element((int)i, P(0), P(1), P(2), F(4), F(5));
 	} else if (!strcmp(name, "rmsprop_step")) {
-		for (long long i = 0; i < total && i < I(3); i++)
+		for (long long i = 0; i < total && i < I(3) && recur_update_allowed(P(7)); i++)
 			recur_rmsprop_element((int)i, P(0), P(1), P(2), F(4), F(5), F(6));
 	}
 }
@@ -700,6 +757,10 @@ CUresult cuStreamSynchronize(void *s) {
 	if (r) return r;
 	if (s && !stream_valid(s)) return E_INVALID_HANDLE;
 	pthread_mutex_lock(&mu);
+	if ((r = capture_forbids("cuStreamSynchronize"))) {
+		pthread_mutex_unlock(&mu);
+		return r;
+	}
 	flush();
 	pthread_mutex_unlock(&mu);
 	return OK;
@@ -734,6 +795,12 @@ CUresult cuEventRecord(void *e, void *s) {
 	if (r) return r;
 	event *ev = e;
 	pthread_mutex_lock(&mu);
+	if (capture_stream) {
+		// Inside a capture, a record only orders the captured work, which the one queue of
+		// this fake orders anyway.
+		pthread_mutex_unlock(&mu);
+		return OK;
+	}
 	ev->done = 0;
 	ev->recorded = 1;
 	op *o = calloc(1, sizeof *o);
@@ -753,6 +820,10 @@ CUresult cuEventSynchronize(void *e) {
 	if (r) return r;
 	event *ev = e;
 	pthread_mutex_lock(&mu);
+	if ((r = capture_forbids("cuEventSynchronize"))) {
+		pthread_mutex_unlock(&mu);
+		return r;
+	}
 	// Runs the queue up to and including the event's marker.
 	while (!ev->done && qhead) run_one();
 	pthread_mutex_unlock(&mu);
@@ -773,6 +844,121 @@ CUresult cuEventDestroy_v2(void *e) {
 	pthread_mutex_unlock(&mu);
 	free(e);
 	return OK;
+}
+
+// ---- CUDA graphs ----
+
+// A graph, captured or instantiated, is a list of copies of the ops that the capture recorded.
+typedef struct {
+	op *ops;
+	int n;
+} graph;
+
+static void free_ops(op *head) {
+	while (head) {
+		op *next = head->next;
+		free(head);
+		head = next;
+	}
+}
+
+CUresult cuStreamBeginCapture_v2(void *s, int mode) {
+	CUresult r = need_ctx("cuStreamBeginCapture_v2");
+	if (r) return r;
+	if (!stream_valid(s)) return E_INVALID_HANDLE;
+	if (mode < 0 || mode > 2) return E_INVALID_VALUE;
+	pthread_mutex_lock(&mu);
+	if (capture_stream) {
+		pthread_mutex_unlock(&mu);
+		return E_ILLEGAL_STATE;
+	}
+	capture_stream = s;
+	chead = ctail = NULL;
+	capture_invalid = 0;
+	pthread_mutex_unlock(&mu);
+	return OK;
+}
+
+CUresult cuStreamEndCapture(void *s, void **out) {
+	CUresult r = need_ctx("cuStreamEndCapture");
+	if (r) return r;
+	pthread_mutex_lock(&mu);
+	if (!capture_stream || s != capture_stream) {
+		pthread_mutex_unlock(&mu);
+		return E_ILLEGAL_STATE;
+	}
+	op *head = chead;
+	int invalid = capture_invalid;
+	capture_stream = NULL;
+	chead = ctail = NULL;
+	capture_invalid = 0;
+	pthread_mutex_unlock(&mu);
+	*out = NULL;
+	if (invalid) {
+		free_ops(head);
+		return E_CAPTURE_INVALIDATED;
+	}
+	graph *g = calloc(1, sizeof *g);
+	g->ops = head;
+	for (op *o = head; o; o = o->next) g->n++;
+	*out = g;
+	return OK;
+}
+
+CUresult cuGraphInstantiateWithFlags(void **exec, void *g, unsigned long long flags) {
+	CUresult r = need_ctx("cuGraphInstantiateWithFlags");
+	if (r) return r;
+	if (g == NULL || flags != 0) return E_INVALID_VALUE;
+	graph *src = g, *dst = calloc(1, sizeof *dst);
+	op **tail = &dst->ops;
+	for (op *o = src->ops; o; o = o->next) {
+		op *c = malloc(sizeof *c);
+		*c = *o;
+		c->next = NULL;
+		*tail = c;
+		tail = &c->next;
+		dst->n++;
+	}
+	*exec = dst;
+	return OK;
+}
+
+CUresult cuGraphLaunch(void *exec, void *s) {
+	CUresult r = need_ctx("cuGraphLaunch");
+	if (r) return r;
+	if (exec == NULL || !stream_valid(s)) return E_INVALID_HANDLE;
+	pthread_mutex_lock(&mu);
+	if (capture_stream) {
+		pthread_mutex_unlock(&mu);
+		return E_CAPTURE_UNSUPPORTED;
+	}
+	for (op *o = ((graph *)exec)->ops; o; o = o->next) {
+		op *c = malloc(sizeof *c);
+		*c = *o;
+		enqueue(c);
+	}
+	pthread_mutex_unlock(&mu);
+	return OK;
+}
+
+static CUresult destroy_graph(void *g) {
+	if (g == NULL) return E_INVALID_HANDLE;
+	pthread_mutex_lock(&mu);
+	// The queue holds copies, so a launched graph may be destroyed before it has run.
+	free_ops(((graph *)g)->ops);
+	free(g);
+	pthread_mutex_unlock(&mu);
+	return OK;
+}
+
+CUresult cuGraphExecDestroy(void *exec) {
+	CUresult r = need_ctx("cuGraphExecDestroy");
+	return r ? r : destroy_graph(exec);
+}
+
+CUresult cuGraphDestroy(void *g) {
+	CUresult r = need_ctx("cuGraphDestroy");
+	return r ? r : destroy_graph(g);
 }
 
 CUresult cuGetErrorName(CUresult code, const char **name) {
