@@ -1,6 +1,7 @@
 package lstm
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -55,31 +56,39 @@ func TestTrainStepAllocatesNothing(t *testing.T) {
 	}
 }
 
-// BenchmarkTrainStep times one training step of the benchmark's smallest standard shape,
-// H = 128, one layer, B = 32 and T = 64, with a vocabulary of 65, on the default CPU backend.
+// BenchmarkTrainStep times one training step of two of bench's standard shapes, with a
+// vocabulary of 65, on the default CPU backend: H = 128 with one layer, B = 32 and T = 64, and
+// H = 512 with two layers, B = 64 and T = 100.
 func BenchmarkTrainStep(b *testing.B) {
-	const layers, hidden, batch, seq, vocab = 1, 128, 32, 64, 65
-	be, err := engine.NewCPU(engine.CPUOptions{})
-	if err != nil {
-		b.Fatal(err)
+	shapes := []struct{ layers, hidden, batch, seq int }{{1, 128, 32, 64}, {2, 512, 64, 100}}
+	for _, sh := range shapes {
+		name := fmt.Sprintf("H%d_L%d_B%d_T%d", sh.hidden, sh.layers, sh.batch, sh.seq)
+		b.Run(name, func(b *testing.B) {
+			be, err := engine.NewCPU(engine.CPUOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { be.Close() })
+			cfg := Config{Model: CellLSTM, Layers: sh.layers, Hidden: sh.hidden, Embed: sh.hidden,
+				Vocab: testVocab(65)}
+			m, err := NewModel(cfg, be)
+			if err != nil {
+				b.Fatal(err)
+			}
+			m.Backend.Upload(m.Params, InitParams(cfg, rand.New(rand.NewPCG(5, 7)), math.NaN()))
+			tc := TrainConfig{Seq: sh.seq, Batch: sh.batch, LR: 2e-3, Optim: OptimAdam, Clip: 5,
+				Seed: 9}
+			tr, err := NewTrainer(m, tc, cyclicText(40*sh.batch*sh.seq, 61))
+			if err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if _, err := tr.TrainStep(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			tokens := float64(sh.batch * sh.seq * b.N)
+			b.ReportMetric(tokens/b.Elapsed().Seconds(), "tokens/s")
+		})
 	}
-	b.Cleanup(func() { be.Close() })
-	cfg := Config{Model: CellLSTM, Layers: layers, Hidden: hidden, Embed: hidden,
-		Vocab: testVocab(vocab)}
-	m, err := NewModel(cfg, be)
-	if err != nil {
-		b.Fatal(err)
-	}
-	m.Backend.Upload(m.Params, InitParams(cfg, rand.New(rand.NewPCG(5, 7)), math.NaN()))
-	tc := TrainConfig{Seq: seq, Batch: batch, LR: 2e-3, Optim: OptimAdam, Clip: 5, Seed: 9}
-	tr, err := NewTrainer(m, tc, cyclicText(40*batch*seq, 61))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for b.Loop() {
-		if _, err := tr.TrainStep(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(batch*seq*b.N)/b.Elapsed().Seconds(), "tokens/s")
 }

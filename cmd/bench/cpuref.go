@@ -94,7 +94,8 @@ func measureCPURefPeak(n int) float64 {
 	for i := range a {
 		a[i], b[i] = 0.5, 0.25
 	}
-	rate, _ := bestGemmRate(n, func(reps int) error {
+	flops := 2 * float64(n) * float64(n) * float64(n)
+	rate, _ := bestGemmRate(flops, func(reps int) error {
 		for range reps {
 			cpuref.Gemm(false, false, n, n, n, 1, a, b, 0, c)
 		}

@@ -74,9 +74,9 @@ Usage: bench [flags]
 Each shape is trained for --steps timed steps after --warmup untimed ones, then run forward
 only (inference) for as many steps, on each backend of --backends in turn. Every backend run
 uses a fresh backend. Columns: tokens/s (batch·seq per step), ms/step, GFLOP/s of the matrix
-products that the backend runs (FLOPs below), % peak (that GFLOP/s ÷ the backend's own n×n×n
-GEMM, the best batch of several, measured at the start and again after every shape, keeping
-the highest so far), host MiB (peak RSS during the run: before each run bench returns the
+products that the backend runs (FLOPs below), % peak (that GFLOP/s ÷ the backend's GEMM peak:
+the best batch of several of an n×n×n product and of a 64×n by n×n one, measured at the start
+and again after every shape, keeping the highest so far), host MiB (peak RSS during the run: before each run bench returns the
 earlier runs' memory to the OS with debug.FreeOSMemory and resets the peak, so the figure
 includes the process's baseline, which the JSON gives as host_start_rss_bytes), device memory
 taken from the driver, and ÷normal for the denormal case.
@@ -112,7 +112,7 @@ func parseFlags(args []string, errOut io.Writer) (config, error) {
 	threads := fs.Int("threads", 0, "cpu backend threads; 0 uses one per CPU")
 	gemm := fs.String("gemm", "auto", "cpu backend GEMM: auto (system OpenBLAS when found), blas or gonum")
 	seed := fs.Uint64("seed", 1, "seed of the initial weights and the random tokens")
-	peakSize := fs.Int("peak-size", 1024, "n of the n×n×n GEMM that measures each backend's peak GFLOP/s (cpuref uses at most 512)")
+	peakSize := fs.Int("peak-size", 1024, "n of the n×n×n and 64×n×n GEMMs that measure each backend's peak GFLOP/s (cpuref uses at most 512 and the n×n×n product alone)")
 	denormal := fs.Bool("denormal", false, "also run each shape with weights, and so activations, in the float32 denormal range (not on cpuref, which is float64)")
 	compare := fs.String("compare", "", "comma-separated libraries to measure after recur on each shape: pytorch (scripts/torch_bench.py; cpu and cuda backends) and gorgonia (cpu backend only)")
 	torchScript := fs.String("torch-script", "scripts/torch_bench.py", "the PyTorch benchmark script, run by $RECUR_PYTHON or /usr/bin/python3")
@@ -198,16 +198,16 @@ func startCPUProfile(path string) (stop func() error, err error) {
 	}
 	f, err := os.Create(path)
 	if err != nil {
-		return nil, fmt.Errorf("creating --cpuprofile: %w", err)
+		return nil, fmt.Errorf("failed to create the --cpuprofile file: %w", err)
 	}
 	if err := pprof.StartCPUProfile(f); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("starting --cpuprofile: %w", err)
+		return nil, fmt.Errorf("failed to start the CPU profiler for --cpuprofile: %w", err)
 	}
 	return func() error {
 		pprof.StopCPUProfile()
 		if err := f.Close(); err != nil {
-			return fmt.Errorf("writing --cpuprofile: %w", err)
+			return fmt.Errorf("failed to write the --cpuprofile file: %w", err)
 		}
 		return nil
 	}, nil

@@ -40,7 +40,7 @@ type versions struct {
 	Compare  map[string]libraryVersion `json:"compare"`
 }
 
-// libraryVersion is what a --compare library's program reported about itself.
+// libraryVersion is the version line of a --compare library's program.
 type libraryVersion struct {
 	Version string `json:"version"`
 	Python  string `json:"python,omitempty"`
@@ -126,8 +126,9 @@ const jsonKeysHelp = `JSON keys (--json FILE):
   settings             the flags of the run: model, precision, steps, warmup, cpuref_steps,
                        cpuref_warmup, threads, gemm, seed, denormal, compare
   gemm_peaks           per backend: backend, precision, n and gflops, the highest GFLOP/s of
-                       n×n×n matrix products (SGEMM; cpuref's float64 loop for cpuref) over the
-                       measurements at the start and after every shape
+                       n×n×n and 64×n×n matrix products (SGEMM; cpuref's float64 loop on
+                       n×n×n for cpuref) over the measurements at the start and after every
+                       shape
   results              one entry per backend, shape and case:
     backend            cpuref, cpu or cuda[:N]
     model              lstm, gru or rnn
