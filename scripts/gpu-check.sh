@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# The GPU check: runs recur's CUDA conformance suite at fp32, tf32 and bf16, the CUDA training
-# tests (determinism, resume, CUDA graphs and the wavefront against the plain path), a short
-# tinyshakespeare training run on the GPU beside the same run on the CPU, recur viz on both
-# devices with one checkpoint, a determinism and resume check of the recur command on the GPU,
-# and the bench beside PyTorch's nn.LSTM and with each CUDA option off and on. Step counts are
-# fixed, and the step time limits add up to about 400 s. GPU_CHECK_DEADLINE (seconds, default
-# 420) caps the whole run, and a step that would start after it is reported as not run. The
-# report goes into the folder named by the first argument. make gpu-check copies this script,
-# the test binaries, the tools and the data into bin/, which is all a machine with an NVIDIA
-# GPU and no Go toolchain needs.
+# The GPU check. It runs recur's CUDA conformance suite at fp32, tf32 and bf16, and the CUDA
+# training tests (determinism, resume, CUDA graphs and the wavefront against the plain path).
+# It trains briefly on tinyshakespeare on the GPU and on the CPU and compares the loss curves,
+# runs recur viz on both devices with one checkpoint, and checks that recur's CUDA runs and
+# resumes give the same weights. Last, it runs the bench beside PyTorch's nn.LSTM and with
+# each CUDA option off and on. Step counts are fixed, and the step time limits add up to
+# about 400 s. GPU_CHECK_DEADLINE (seconds, default 420) caps the whole run, and a step that
+# would start after it is reported as not run. The report goes into the folder named by the
+# first argument. make gpu-check copies this script, the test binaries, the tools and the
+# data into bin/, which is all a machine with an NVIDIA GPU and no Go toolchain needs.
 #   bin/gpu-check.sh OUTDIR
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
