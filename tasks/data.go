@@ -461,6 +461,11 @@ func (d *Data) Batch(cfg Config, idx []int, B int) *Batch {
 		for r := range B {
 			e := pick(r)
 			in[r] = append([]int32{start}, e.Out...)
+			if cfg.BlindDecoder {
+				for j := 1; j < len(in[r]); j++ {
+					in[r][j] = 1 // <unk>
+				}
+			}
 			if scored(r) && !e.Unlabeled {
 				out[r] = append(slices.Clone(e.Out), end)
 			}

@@ -339,3 +339,51 @@ func beamDecode(m *Model, d *Data, i, width, maxLen int) []int32 {
 	T, _ := d.MaxLens(m.Cfg)
 	return m.decodeBeam(m.NewWorkspace(width, max(T, 1), 1, false), d, i, maxLen)
 }
+
+// With BlindDecoder, the decoder's next-token distribution depends on the prefix's length
+// alone, and beam search, which feeds its own tokens one step at a time, still agrees with
+// the teacher-forced reference, which reads the prefix through Data.Batch.
+func TestBlindDecoderIgnoresPrefixTokens(t *testing.T) {
+	for _, c := range decoderCases {
+		t.Run(c.name(lstm.CellLSTM), func(t *testing.T) {
+			m, d := randomDecoder(t, c, lstm.CellLSTM)
+			m.Cfg.BlindDecoder = true
+			b := d.Batch(m.Cfg, []int{0}, 1)
+			for j, id := range b.DecIDs {
+				want := int32(1) // <unk>
+				if j == 0 {
+					want = 2 // Start
+				}
+				if id != want && b.Targets[j] >= 0 {
+					t.Errorf("decoder input %d is %d, want %d", j, id, want)
+				}
+			}
+
+			first := firstOutput
+			a := nextLogProbs(t, m, d, 0, []int32{int32(first), int32(first)})
+			z := nextLogProbs(t, m, d, 0, []int32{int32(first + 1), int32(first + 2)})
+			if !slices.Equal(a, z) {
+				t.Errorf("log-probabilities after two different prefixes differ: %v and %v", a[:4], z[:4])
+			}
+			// One decoding step from Start, then a second step fed two different tokens.
+			second := func(id int32) []float32 {
+				b := d.Batch(m.Cfg, []int{0}, 1)
+				w := m.NewWorkspace(1, max(b.T, 1), b.DecT, false)
+				m.Forward(w, b, false, lstm.Dropout{})
+				m.decodeStart(w, b)
+				m.decodeStep(w, []int32{2})
+				return m.decodeStep(w, []int32{id})
+			}
+			if x, y := second(int32(first)), second(int32(first+1)); !slices.Equal(x, y) {
+				t.Errorf("decodeStep's logits after two different tokens differ: %v and %v", x[:4], y[:4])
+			}
+			for i := range d.Examples {
+				got := beamDecode(m, d, i, 3, 5)
+				want := referenceBeam(t, m, d, i, 3, 5)
+				if !slices.Equal(got, want) {
+					t.Errorf("example %d: decodeBeam returns %v, the reference search %v", i, got, want)
+				}
+			}
+		})
+	}
+}

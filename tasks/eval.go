@@ -227,6 +227,16 @@ func (m *Model) decodeStep(w *Workspace, ids []int32) []float32 {
 	B, E, V := w.B, cfg.Embed, len(cfg.Outputs)
 	r := w.dec.Prefix(1)
 	in := lstm.StackInput{X: w.dxDec.Slice(0, B*E)}
+	if cfg.BlindDecoder {
+		blind := make([]int32, len(ids))
+		for i, id := range ids {
+			blind[i] = 1 // <unk>
+			if id == 2 {
+				blind[i] = 2 // Start
+			}
+		}
+		ids = blind
+	}
 	be.EmbeddingForward(in.X, m.dembed, ids, E)
 	if cfg.Task == TaskCaption {
 		in.GateBias = w.proj

@@ -64,6 +64,11 @@ type Config struct {
 	Features   int    `json:"features,omitempty"`    // caption: width of the image feature vector
 	InitState  bool   `json:"init_state,omitempty"`  // caption: the image also sets the initial h
 	MaxTarget  int    `json:"max_target,omitempty"`  // decoders: max training target, in tokens
+	// BlindDecoder makes a decoder read <unk> after Start at every step, in training,
+	// validation and decoding alike, so that it works from its state and the image or source
+	// alone. recur TASK train sets it for --word-dropout 1, where training never shows the
+	// decoder a real token.
+	BlindDecoder bool `json:"blind_decoder,omitempty"`
 }
 
 // images reports whether a classifier reads pixel rows instead of text.

@@ -25,8 +25,8 @@ type TrainOptions struct {
 	// WordDropout is the probability that a decoder input token after Start is replaced by
 	// <unk> in training, so that a decoder reads the image or the source instead of leaning
 	// on the tokens it has emitted.
-	// NOTE: validation and prediction feed real tokens (the targets, or the tokens emitted)
-	// whatever the rate, so at 1 the decoder reads embeddings that training never updated.
+	// Validation and prediction feed real tokens (the targets, or the tokens emitted) unless
+	// Config.BlindDecoder is set, which recur TASK train does at rate 1.
 	WordDropout float64 `json:"word_dropout"`
 	// WeightDecay multiplies every parameter by 1 − lr·WeightDecay before each update. As in
 	// AdamW, the decay is decoupled from the gradient.

@@ -115,7 +115,7 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 			"how targets split into tokens: chars or words")
 		fs.IntVar(&f.beam, "beam", 0, "beam width when decoding the validation set (0: greedy)")
 		fs.Float64Var(&f.opt.WordDropout, "word-dropout", 0,
-			"probability of replacing a decoder input token by <unk> in training")
+			"probability of replacing a decoder input token by <unk> in training; at 1 the decoder also reads <unk> in validation and prediction")
 	}
 	if task == tasks.TaskClassify {
 		fs.StringVar(&f.cfg.Pool, "pool", tasks.PoolLast,
@@ -195,6 +195,10 @@ func runTaskTrain(info taskInfo, task string, args []string, stdout, stderr io.W
 			fmt.Fprintf(stdout, "checkpoint %s is at step %d, and --steps is %d: nothing to do\n", *resume, done, f.opt.Steps)
 			return nil
 		}
+	} else if info.decoder {
+		// At rate 1 training never shows the decoder a real token, so validation and
+		// prediction must not either. A resumed run keeps its checkpoint's setting.
+		f.cfg.BlindDecoder = f.opt.WordDropout >= 1
 	}
 	if f.data == "" {
 		return fmt.Errorf("missing --data: pass a file with lines %s "+
