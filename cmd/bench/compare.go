@@ -12,7 +12,7 @@ type library struct {
 	cpu     *externalRunner // nil where the library has no CPU run
 	cuda    *externalRunner // nil where the library has no CUDA run
 	models  []string        // cells the library's program builds
-	version libraryVersion  // what the program's --version reported
+	version libraryVersion  // the version line of the program's --version output
 }
 
 // compareOn measures the library on sh on the device that matches backend. It returns false

@@ -12,12 +12,12 @@ package main
 //	head:         [B·T × H] · [H × V]                               2·B·T·H·V
 //
 // where R_l = B·T, except that recur's layer 0 projects the V rows of the embedding table
-// once, R_0 = V, where lstm.ProjectsTable says it does (V at most B·T/2), and gathers the
+// once, R_0 = V, when lstm.ProjectsTable returns true (V at most B·T/2), and gathers the
 // projected rows. Backward runs two products of the same size per forward product, one for
 // the input (or table) gradient and one for the weight gradient, so a training step costs
 // 3 × forward. The embedding lookup and the gather are copies and cost no FLOPs.
 
-// forwardFLOPs returns the matrix-product FLOPs of one forward pass of sh. table says whether
+// forwardFLOPs returns the matrix-product FLOPs of one forward pass of sh. table is true when
 // layer 0 projects the embedding table (R_0 = V) rather than every token (R_0 = B·T).
 func forwardFLOPs(model string, sh shape, table bool) float64 {
 	G := map[string]float64{"lstm": 4, "gru": 3}[model]
