@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -75,31 +76,18 @@ func runPlot(args []string, stdout, stderr io.Writer) error {
 // imageFormats are the --out extensions recur plot writes.
 var imageFormats = map[string]bool{"png": true, "svg": true, "pdf": true, "jpg": true, "jpeg": true, "eps": true, "tif": true, "tiff": true}
 
-// saveAtomically renders p into a temporary file beside out and renames it over out, so a
-// failure never leaves out truncated.
+// saveAtomically renders p and writes it over out with writeFileAtomic, so a failure never
+// leaves out truncated.
 func saveAtomically(p *plot.Plot, out, format string) error {
 	w, err := p.WriterTo(8*vg.Inch, 5*vg.Inch, format)
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(out), ".recur-plot-*")
-	if err != nil {
+	var buf bytes.Buffer
+	if _, err := w.WriteTo(&buf); err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	// CreateTemp makes the file private (0600), but a plot is an output to share.
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := w.WriteTo(tmp); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), out)
+	return writeFileAtomic(out, buf.Bytes())
 }
 
 // maxMetricsLine bounds a line of a metrics file. recur train writes lines of a few hundred
