@@ -4,12 +4,10 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -36,20 +34,10 @@ func TestValidationOutOfMemory(t *testing.T) {
 		runValidationOutOfMemory(t)
 		return
 	}
-	dir := fakecuda.Build(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run", "^TestValidationOutOfMemory$", "-test.count=1", "-test.v")
-	cmd.Env = append(fakecuda.Env(dir), "FAKECUDA_MEM_LIMIT="+strconv.Itoa(fakeMemLimit))
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("the run on the fake driver failed: %v\n%s", err, out)
-	}
+	out := fakecuda.RunTests(t, "^TestValidationOutOfMemory$", 2*time.Minute,
+		"FAKECUDA_MEM_LIMIT="+strconv.Itoa(fakeMemLimit))
 	if !bytes.Contains(out, []byte("--- PASS: TestValidationOutOfMemory")) {
 		t.Errorf("the run on the fake driver did not pass:\n%s", out)
-	}
-	if bytes.Contains(out, []byte(fakecuda.Violation)) {
-		t.Errorf("the fake driver reported misuse:\n%s", out)
 	}
 }
 

@@ -4,11 +4,15 @@
 package fakecuda
 
 import (
+	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/recur-ml/recur/cuda"
 )
@@ -59,4 +63,49 @@ func Env(dir string) []string {
 		"LD_LIBRARY_PATH="+loaderPath,
 		cuda.CUBLASEnv+"="+filepath.Join(dir, "libcublas.so"),
 	)
+}
+
+// RunTests runs the tests of the current test binary that match the -test.run pattern in a
+// child process on a freshly built fake driver, with extraEnv added to Env. It returns the
+// child's output for the caller's own checks. It fails t when the child fails or runs past
+// timeout, and reports an error when a test skipped or the driver reported misuse. A child
+// process is needed because the dynamic loader reads LD_LIBRARY_PATH only at start-up. In
+// the child itself (ChildEnv set), RunTests skips t, so the test does not recurse.
+func RunTests(t testing.TB, pattern string, timeout time.Duration, extraEnv ...string) []byte {
+	t.Helper()
+	if os.Getenv(ChildEnv) != "" {
+		t.Skip("skipping: this process already runs on the fake CUDA driver")
+	}
+	dir := Build(t)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	// The child's own -test.timeout, shorter than the context's, prints its goroutines on a
+	// hang before the context kills it.
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run", pattern, "-test.count=1", "-test.v",
+		"-test.timeout="+(timeout*2/3).String())
+	cmd.Env = append(Env(dir), extraEnv...)
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	t.Logf("%s on the fake driver took %v", pattern, time.Since(start).Round(time.Millisecond))
+	if err != nil {
+		t.Fatalf("%s on the fake driver failed: %v\n%s", pattern, err, out)
+	}
+	if bytes.Contains(out, []byte("--- SKIP")) {
+		t.Errorf("a test matching %s skipped on the fake driver:\n%s", pattern, out)
+	}
+	if bytes.Contains(out, []byte(Violation)) {
+		t.Errorf("the fake driver reported misuse (lines starting %q):\n%s", Violation, violationLines(out))
+	}
+	return out
+}
+
+// violationLines returns the lines of out that report misuse.
+func violationLines(out []byte) string {
+	var lines []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, Violation) {
+			lines = append(lines, line)
+		}
+	}
+	return strings.Join(lines, "\n")
 }
