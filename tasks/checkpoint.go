@@ -39,13 +39,9 @@ func SaveModel(dir string, m *Model, o *TrainOptions, steps int) error {
 // language-model checkpoint, a tensor whose shape differs from config.json and a non-finite
 // parameter.
 func LoadModel(dir string, be engine.Backend) (*Model, error) {
-	raw, err := os.ReadFile(filepath.Join(dir, lstm.ConfigFile))
+	fc, err := readFileConfig(dir)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
-	}
-	var fc fileConfig
-	if err := json.Unmarshal(raw, &fc); err != nil {
-		return nil, fmt.Errorf("checkpoint %s: %s is not valid JSON: %w", dir, lstm.ConfigFile, err)
+		return nil, err
 	}
 	if fc.Format != checkpointFormat {
 		return nil, fmt.Errorf("checkpoint %s has format %q instead of the task model format %q "+
@@ -92,4 +88,18 @@ func LoadModel(dir string, be engine.Backend) (*Model, error) {
 	}
 	be.Upload(m.Params, params)
 	return m, nil
+}
+
+// readFileConfig reads and parses the config.json of the checkpoint in dir. A missing file
+// gives an error that wraps os.ErrNotExist.
+func readFileConfig(dir string) (fileConfig, error) {
+	var fc fileConfig
+	raw, err := os.ReadFile(filepath.Join(dir, lstm.ConfigFile))
+	if err != nil {
+		return fc, fmt.Errorf("checkpoint %s: %w", dir, err)
+	}
+	if err := json.Unmarshal(raw, &fc); err != nil {
+		return fc, fmt.Errorf("checkpoint %s: %s is not valid JSON: %w", dir, lstm.ConfigFile, err)
+	}
+	return fc, nil
 }

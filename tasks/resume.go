@@ -205,18 +205,14 @@ type Resumable struct {
 
 // LoadResumable reads a training checkpoint for --resume onto be.
 func LoadResumable(dir string, be engine.Backend) (*Resumable, error) {
-	raw, err := os.ReadFile(filepath.Join(dir, lstm.ConfigFile))
+	fc, err := readFileConfig(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		if _, terr := os.Stat(filepath.Clean(dir) + ".tmp"); terr == nil {
 			return nil, fmt.Errorf("checkpoint %s was never completed: the run stopped while writing its first checkpoint, so start it again", dir)
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
-	}
-	var fc fileConfig
-	if err := json.Unmarshal(raw, &fc); err != nil {
-		return nil, fmt.Errorf("checkpoint %s: %s is not valid JSON: %w", dir, lstm.ConfigFile, err)
+		return nil, err
 	}
 	if fc.Format != checkpointFormat {
 		return nil, fmt.Errorf("checkpoint %s is not a task checkpoint (format %q): a language model resumes with recur train --resume", dir, fc.Format)
