@@ -72,7 +72,7 @@ type Backend interface {
 	// xg [B×3H] holds the input projections plus bias_ih on entry and the activated gates
 	// r, z, n on return. hg [B×3H] holds the recurrent projections W_hh·hPrev on entry. When
 	// bhh [3H] is not nil, bias_hh is added to every row of hg in float32, in place, as
-	// AddBias would add it; hg is otherwise left unchanged, because backward reads its n
+	// AddBias would add it. hg is otherwise left unchanged, because backward reads its n
 	// block. With r = σ(x_r + h_r), z = σ(x_z + h_z) and n = tanh(x_n + r·h_n), where h_* are
 	// the blocks of hg with the bias, it writes h = (1 − z)·n + z·hPrev [B×H].
 	GRUForward(xg, hg, bhh, hPrev, h Tensor, B, H int)

@@ -52,7 +52,7 @@ static const char *recur_openblas_config(void *getConfig) {
 // recur_sgemm calls cblas_sgemm on row-major matrices, first setting OpenBLAS's thread count
 // when threads > 0, so that each GEMM costs one cgo call. 101 is CblasRowMajor, 111
 // CblasNoTrans and 112 CblasTrans. On x86-64 the calling thread runs with flush-to-zero, which
-// covers the whole product where OpenBLAS runs it on one thread, as the CPU backend asks.
+// covers the whole product where OpenBLAS runs it on one thread, as the CPU backend requests.
 static void recur_sgemm(void *sgemm, void *setThreads, int threads, int transA, int transB,
 		int m, int n, int k, float alpha, const float *a, int lda, const float *b, int ldb,
 		float beta, float *c, int ldc) {
